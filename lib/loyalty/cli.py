@@ -1,0 +1,98 @@
+"""What every job entrypoint shares: common arguments, logging, and turning expected
+failures (bad config, bad input, lake conflicts) into one clear line and an exit code
+instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from loyalty import conf
+
+log = logging.getLogger("loyalty")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(Exception):
+    """Bad input or a refused operation: reported as one line, exit code 1."""
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "urllib3", "alembic", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def parser(job: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=job, description=description)
+    p.add_argument("--env", default="local", help="conf/<env>.yaml to merge over base (default: local)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set data_root=/tmp/lake (repeatable)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+@dataclass
+class Report:
+    """What a job did, per table: logged as a summary at the end of every run."""
+    job: str
+    rows: list[dict] = field(default_factory=list)
+    ok: bool = True
+    started: float = field(default_factory=time.time)
+
+    def add(self, **row) -> None:
+        self.rows.append(row)
+
+    def log_summary(self) -> None:
+        seconds = time.time() - self.started
+        log.info("%s finished in %.1fs: %s", self.job, seconds, "ok" if self.ok else "FAILED")
+        if not self.rows:
+            return
+        keys: list[str] = []
+        for row in self.rows:
+            keys += [k for k in row if k not in keys]
+        widths = {k: max(len(k), *(len(_fmt(r.get(k))) for r in self.rows)) for k in keys}
+        log.info("  " + "  ".join(k.ljust(widths[k]) for k in keys))
+        for row in self.rows:
+            log.info("  " + "  ".join(_fmt(row.get(k)).ljust(widths[k]) for k in keys))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
+             body: Callable[[argparse.Namespace, conf.Config], int]) -> int:
+    """Parse args, load conf, run ``body``; expected errors become one logged line."""
+    args = p.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        cfg = conf.load(args.env, args.overrides)
+    except conf.ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return EXIT_USAGE
+    try:
+        return body(args, cfg)
+    except (conf.ConfigError, UserError) as exc:
+        log.error("%s failed: %s", job, exc)
+        return EXIT_FAILED
+    except Exception as exc:  # lake conflicts and the like carry their own clear message
+        from loyalty.lake import LakeError  # local import: lake pulls in deltalake
+        if isinstance(exc, LakeError):
+            log.error("%s failed: %s", job, exc)
+            return EXIT_FAILED
+        raise

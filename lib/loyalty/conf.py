@@ -1,0 +1,220 @@
+"""Configuration: conf/base.yaml + conf/sources.yaml + conf/<env>.yaml + --set overrides.
+
+Every leaf value remembers the file (or override) it came from, so a missing or malformed
+setting stops the job with a message naming the key and where it was (or should be) set.
+``${dotted.key}`` references are resolved after merging; relative local paths under
+``paths`` and ``data_root`` are made absolute against the working directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+CONF_FILES = ("base.yaml", "sources.yaml")
+ENVIRONMENTS = ("local", "cluster", "test")
+_REF = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
+_MISSING = object()
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the key and the file."""
+
+
+def conf_dir() -> Path:
+    """Where the YAML files live: $LOYALTY_CONF_DIR, else ./conf, else the repo's conf/."""
+    env = os.environ.get("LOYALTY_CONF_DIR")
+    if env:
+        return Path(env)
+    cwd_conf = Path.cwd() / "conf"
+    if (cwd_conf / "base.yaml").exists():
+        return cwd_conf
+    repo_conf = Path(__file__).resolve().parents[2] / "conf"
+    return repo_conf
+
+
+@dataclass
+class Config:
+    data: dict
+    origin: dict = field(default_factory=dict)  # dotted key -> file that set it
+    env: str = "local"
+    files: tuple = ()
+
+    # -- access -------------------------------------------------------------------------
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif default is not _MISSING:
+                return default
+            else:
+                raise ConfigError(
+                    f"missing setting '{key}' (looked in {', '.join(self.files) or 'no files'}; "
+                    f"set it there or pass --set {key}=...)"
+                )
+        return node
+
+    def __getitem__(self, key: str) -> Any:
+        return self.get(key)
+
+    def where(self, key: str) -> str:
+        """The file (or override) that set ``key`` or its nearest parent."""
+        probe = key
+        while probe:
+            if probe in self.origin:
+                return self.origin[probe]
+            probe = probe.rpartition(".")[0]
+        return self.files[0] if self.files else "<no file>"
+
+    def typed(self, key: str, kind: type | tuple, default: Any = _MISSING) -> Any:
+        """``get`` plus a type check with a message naming key and file."""
+        value = self.get(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and int not in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = "/".join(k.__name__ for k in kinds)
+            raise ConfigError(
+                f"setting '{key}' in {self.where(key)} must be {names}, got {value!r}"
+            )
+        return value
+
+    def section(self, key: str) -> dict:
+        value = self.get(key)
+        if not isinstance(value, dict):
+            raise ConfigError(f"setting '{key}' in {self.where(key)} must be a mapping")
+        return value
+
+    def with_overrides(self, overrides: Iterable[str]) -> "Config":
+        data = copy.deepcopy(self._raw)
+        origin = dict(self._raw_origin)
+        _apply_overrides(data, origin, overrides)
+        return _finish(data, origin, self.env, self.files)
+
+    # the unresolved tree, kept so overrides can change a referenced key later
+    _raw: dict = field(default_factory=dict, repr=False)
+    _raw_origin: dict = field(default_factory=dict, repr=False)
+
+
+def load(env: str = "local", overrides: Iterable[str] | None = None, directory: Path | None = None) -> Config:
+    """Load and merge the configuration for ``env`` with ``key=value`` overrides."""
+    directory = Path(directory) if directory else conf_dir()
+    if not (directory / "base.yaml").exists():
+        raise ConfigError(f"no base.yaml in {directory} (set LOYALTY_CONF_DIR or run from the repo root)")
+    env_file = directory / f"{env}.yaml"
+    if not env_file.exists():
+        known = sorted(p.stem for p in directory.glob("*.yaml") if p.name not in CONF_FILES)
+        raise ConfigError(f"unknown environment '{env}': no {env_file} (known: {', '.join(known)})")
+    data: dict = {}
+    origin: dict = {}
+    files = []
+    for path in [directory / name for name in CONF_FILES] + [env_file]:
+        if not path.exists():
+            continue
+        files.append(str(path))
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping at the top level")
+        _deep_merge(data, loaded, origin, str(path), prefix="")
+    _apply_overrides(data, origin, overrides or ())
+    return _finish(data, origin, env, tuple(files))
+
+
+def _finish(data: dict, origin: dict, env: str, files: tuple) -> Config:
+    raw = copy.deepcopy(data)
+    resolved = _resolve(copy.deepcopy(data), data, origin)
+    _absolutize_paths(resolved)
+    return Config(resolved, origin, env, files, _raw=raw, _raw_origin=dict(origin))
+
+
+def _deep_merge(into: dict, new: dict, origin: dict, source: str, prefix: str) -> None:
+    for key, value in new.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value, origin, source, dotted + ".")
+        else:
+            into[key] = copy.deepcopy(value)
+            origin[dotted] = source
+            if isinstance(value, dict):
+                for sub in _leaf_keys(value, dotted + "."):
+                    origin[sub] = source
+
+
+def _leaf_keys(tree: dict, prefix: str) -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys.extend(_leaf_keys(value, f"{prefix}{key}."))
+    return keys
+
+
+def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str]) -> None:
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, _, text = item.partition("=")
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+        origin[key] = f"--set {key}"
+
+
+def _resolve(node: Any, root: dict, origin: dict, key: str = "", depth: int = 0) -> Any:
+    if depth > 20:
+        raise ConfigError(f"setting '{key}' in {origin.get(key, '?')}: reference cycle")
+    if isinstance(node, dict):
+        return {k: _resolve(v, root, origin, f"{key}.{k}" if key else k, depth) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, root, origin, key, depth) for v in node]
+    if isinstance(node, str) and "${" in node:
+        def lookup(match: re.Match) -> str:
+            ref = match.group(1)
+            target: Any = root
+            for part in ref.split("."):
+                if not isinstance(target, dict) or part not in target:
+                    raise ConfigError(
+                        f"setting '{key}' in {origin.get(key, '?')} refers to ${{{ref}}}, which is not set"
+                    )
+                target = target[part]
+            return str(_resolve(target, root, origin, ref, depth + 1))
+
+        return _REF.sub(lookup, node)
+    return node
+
+
+def _absolutize_paths(data: dict) -> None:
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and "://" not in value and not value.startswith("file:"):
+            return os.path.abspath(os.path.expanduser(value))
+        return value
+
+    if "data_root" in data:
+        data["data_root"] = fix(data["data_root"])
+    paths = data.get("paths")
+    if isinstance(paths, dict):
+        for key in list(paths):
+            paths[key] = fix(paths[key])

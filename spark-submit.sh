@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Submit a Loyalty Lakehouse job:  ./spark-submit.sh <job> [--env local|cluster] [--set k=v ...] [job args]
+# Packages lib/loyalty as a zip for --py-files, ships conf/*.yaml, runs jobs/<job>.py.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+list_jobs() {
+  echo "Jobs:"
+  for f in "$here"/jobs/*.py; do
+    name="$(basename "$f" .py)"
+    case "$name" in _*) continue ;; esac
+    doc="$(sed -n 's/^"""\(.*\)$/\1/p' "$f" | head -n 1)"
+    printf "  %-20s %s\n" "$name" "${doc%\"\"\"}"
+  done
+}
+
+usage() {
+  cat <<USAGE
+usage: ./spark-submit.sh <job> [--env local|cluster] [--set key=value ...] [job args]
+
+Runs jobs/<job>.py with spark-submit. --env picks conf/<env>.yaml (default local: master
+local[*]; cluster: master from \$SPARK_MASTER or conf cluster.master). --set overrides any
+setting for this run. '<job> --help' lists a job's own arguments.
+
+USAGE
+  list_jobs
+}
+
+if [[ $# -eq 0 || "$1" == "-h" || "$1" == "--help" ]]; then usage; exit 0; fi
+job="$1"; shift
+if [[ ! -f "$here/jobs/$job.py" ]]; then
+  echo "unknown job '$job'" >&2; list_jobs >&2; exit 2
+fi
+
+env_name="local"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    --env) env_name="${args[$((i + 1))]:-local}" ;;
+    --env=*) env_name="${args[$i]#--env=}" ;;
+  esac
+done
+if [[ ! -f "$here/conf/$env_name.yaml" ]]; then
+  echo "unknown environment '$env_name': no conf/$env_name.yaml" >&2; exit 2
+fi
+
+if [[ -x "$here/.venv/bin/python" ]]; then
+  py="$here/.venv/bin/python"; submit="${SPARK_SUBMIT:-$here/.venv/bin/spark-submit}"
+else
+  py="$(command -v python3)"; submit="${SPARK_SUBMIT:-spark-submit}"
+fi
+command -v java >/dev/null 2>&1 || { echo "ERROR: Java is required to run Spark, but 'java' is not on PATH." >&2; exit 1; }
+
+# Settings the submit command itself needs, read from the merged conf (+ --set overrides).
+read_conf() {
+  PYTHONPATH="$here/lib" LOYALTY_CONF_DIR="$here/conf" "$py" - "$env_name" "$1" "${args[@]}" <<'PY'
+import sys
+from loyalty import conf
+env, key, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+sets = [rest[i + 1] for i, a in enumerate(rest) if a == "--set" and i + 1 < len(rest)]
+sets += [a[len("--set="):] for a in rest if a.startswith("--set=")]
+try:
+    print(conf.load(env, sets).get(key, ""))
+except conf.ConfigError as exc:
+    print(f"configuration error: {exc}", file=sys.stderr)
+    sys.exit(2)
+PY
+}
+master="$(read_conf spark.master)"
+if [[ "$env_name" != "local" && -n "${SPARK_MASTER:-}" ]]; then master="$SPARK_MASTER"; fi
+driver_memory="$(read_conf spark.driver_memory)"
+build_dir="$(read_conf paths.build)"
+
+mkdir -p "$build_dir"
+zip_path="$build_dir/loyalty.zip"
+"$py" - "$here/lib" "$zip_path" <<'PY'
+import os, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out + ".tmp", "w", zipfile.ZIP_DEFLATED) as zf:
+    for root, dirs, files in os.walk(os.path.join(src, "loyalty")):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                full = os.path.join(root, name)
+                zf.write(full, os.path.relpath(full, src))
+os.replace(out + ".tmp", out)
+PY
+
+conf_files="$(ls "$here"/conf/*.yaml | paste -sd, -)"
+export LOYALTY_CONF_DIR="${LOYALTY_CONF_DIR:-$here/conf}"
+export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$py}"
+export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$py}"
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
+export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}"
+
+extra=()
+[[ -n "$driver_memory" ]] && extra+=(--driver-memory "$driver_memory")
+[[ "$master" == spark://* ]] && extra+=(--conf spark.driver.host="${SPARK_DRIVER_HOST:-127.0.0.1}")
+
+exec "$submit" --master "$master" --name "loyalty-$job" "${extra[@]}" \
+  --py-files "$zip_path" --files "$conf_files" \
+  --conf spark.ui.showConsoleProgress=false \
+  "$here/jobs/$job.py" "$@"
