@@ -1,0 +1,76 @@
+import pytest
+
+from loyalty import conf
+from loyalty.bronze.sources import load_sources
+
+
+def _write(tmp_path, base="", env="", sources=""):
+    (tmp_path / "base.yaml").write_text(base)
+    (tmp_path / "sources.yaml").write_text(sources)
+    (tmp_path / "local.yaml").write_text(env)
+    return tmp_path
+
+
+def test_env_overrides_base_and_set_overrides_env(tmp_path):
+    d = _write(tmp_path, base="data_root: ./d\na: {b: 1, c: 2}\n", env="a: {b: 10}\n")
+    cfg = conf.load("local", ["a.c=30", "new.key=[1, 2]"], directory=d)
+    assert cfg.get("a.b") == 10 and cfg.get("a.c") == 30 and cfg.get("new.key") == [1, 2]
+    assert cfg.where("a.b").endswith("local.yaml")
+    assert cfg.where("a.c") == "--set a.c"
+
+
+def test_references_resolve_after_overrides_and_paths_are_absolute(tmp_path):
+    d = _write(tmp_path, base="data_root: ./d\npaths: {lake: '${data_root}/lake'}\n")
+    cfg = conf.load("local", [f"data_root={tmp_path}/x"], directory=d)
+    assert cfg.get("paths.lake") == f"{tmp_path}/x/lake"
+    rel = conf.load("local", directory=d)
+    assert rel.get("paths.lake").startswith("/") and rel.get("paths.lake").endswith("/d/lake")
+
+
+def test_missing_key_names_key_and_files(tmp_path):
+    d = _write(tmp_path, base="a: 1\n")
+    with pytest.raises(conf.ConfigError, match=r"missing setting 'x\.y'.*base\.yaml"):
+        conf.load("local", directory=d).get("x.y")
+
+
+def test_wrong_type_names_key_and_file(tmp_path):
+    d = _write(tmp_path, base="generator: {members: lots}\n")
+    with pytest.raises(conf.ConfigError, match=r"'generator\.members' in .*base\.yaml must be int"):
+        conf.load("local", directory=d).typed("generator.members", int)
+
+
+def test_unknown_env_and_bad_yaml_and_bad_override(tmp_path):
+    d = _write(tmp_path, base="a: 1\n")
+    with pytest.raises(conf.ConfigError, match="unknown environment 'prod'"):
+        conf.load("prod", directory=d)
+    with pytest.raises(conf.ConfigError, match="must be key=value|expects key=value"):
+        conf.load("local", ["novalue"], directory=d)
+    (d / "local.yaml").write_text("a: [unclosed\n")
+    with pytest.raises(conf.ConfigError, match=r"local\.yaml is not valid YAML"):
+        conf.load("local", directory=d)
+
+
+def test_dangling_reference_is_reported(tmp_path):
+    d = _write(tmp_path, base="paths: {lake: '${nowhere}/lake'}\n")
+    with pytest.raises(conf.ConfigError, match=r"'paths\.lake'.*\$\{nowhere\}"):
+        conf.load("local", directory=d)
+
+
+def test_repo_conf_loads_for_every_environment():
+    for env in ("local", "cluster", "test"):
+        cfg = conf.load(env)
+        assert len(load_sources(cfg)) >= 10
+    assert conf.load("cluster").get("spark.master").startswith("spark://")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("s: {format: xml, path: a/*, columns: [a]}", r"sources\.s\.format.*csv, json, parquet"),
+    ("s: {format: csv, columns: [a]}", r"sources\.s\.path"),
+    ("s: {format: csv, path: a/*, columns: []}", r"sources\.s\.columns"),
+    ("s: {format: csv, path: a/*, columns: [a, a]}", r"repeats a"),
+    ("s: {format: csv, path: a/*, columns: [_x]}", r"reserved"),
+])
+def test_bad_source_declarations_are_named(tmp_path, spec, message):
+    d = _write(tmp_path, base="paths: {landing: /l}\n", sources="sources:\n  " + spec + "\n")
+    with pytest.raises(conf.ConfigError, match=message):
+        load_sources(conf.load("local", directory=d))
