@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 def build_session(app: str, cfg: Config) -> SparkSession:
     """Get or create a session. spark-submit's --master wins over conf's spark.master."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this interpreter's packages
     builder = SparkSession.builder.appName(f"loyalty-{app}")
     submitted = SparkConf()
     if not submitted.contains("spark.master"):
