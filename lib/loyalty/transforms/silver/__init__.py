@@ -1,0 +1,1 @@
+"""Silver transforms: DataFrame in, DataFrame out. No reads, writes, clocks or config here."""
