@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import yaml
 
-CONF_FILES = ("base.yaml", "sources.yaml")
+CONF_FILES = ("base.yaml", "sources.yaml", "dq.yaml")
 ENVIRONMENTS = ("local", "cluster", "test")
 _REF = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
 _MISSING = object()
