@@ -89,6 +89,7 @@ def build_entity(ctx: Ctx, entity: Entity, *, run_id: str) -> EntityResult:
     new = bronze.where((F.col("_batch_id") > done) & (F.col("_batch_id") <= top))
 
     conformed = entity.conform(ctx, new).persist(StorageLevel.MEMORY_AND_DISK)
+    kept = outcome = None
     try:
         rows_in = new.count()
         if conformed.count() != rows_in:
@@ -97,9 +98,9 @@ def build_entity(ctx: Ctx, entity: Entity, *, run_id: str) -> EntityResult:
         rules = dq.rules_for(cfg, entity.primary.table)
         refs = {name: ctx.ref(name) for name in entity.refs}
         outcome = dq.apply(conformed, rules, table=entity.primary.table, run_id=run_id, batch_id=top,
-                           refs=refs, as_of=ctx.run_date)
+                           refs=refs, as_of=ctx.run_date, persist=True)
         quarantine = outcome.quarantine
-        quarantined = quarantine.count()
+        quarantined = outcome.rows_quarantined
         dedupe_keys = list(entity.primary.keys) + ([entity.primary.effective] if entity.primary.mode == "scd2" else [])
         ranked = with_duplicate_rank(outcome.valid, dedupe_keys,
                                      [F.col("_batch_id").desc(), F.col("_ingested_at").desc(),
@@ -148,6 +149,10 @@ def build_entity(ctx: Ctx, entity: Entity, *, run_id: str) -> EntityResult:
         return out
     finally:
         conformed.unpersist()
+        if kept is not None:
+            kept.unpersist()
+        if outcome is not None:
+            outcome.release()
         out.seconds = round(time.time() - started, 2)
 
 

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from loyalty.privacy import tokenize
 from loyalty.transforms.silver import parse as P
 from loyalty.transforms.silver.common import card_token, lineage, malformed_flag, postal_prefix
+from loyalty.transforms.silver.history import DUP_RANK, with_duplicate_rank
 
 MEMBER_TRACKED = ("card_token", "first_name_token", "last_name_token", "email_token", "phone_token",
                   "address_token", "city", "province", "postal_prefix", "birth_year", "gender", "enrollment_date",
@@ -56,10 +57,13 @@ def with_age_band(members: DataFrame, on: date) -> DataFrame:
 
 
 def card_links(members: DataFrame) -> DataFrame:
-    """The retail loyalty card of each member version, as a link (derived from silver members rows)."""
-    return (members.where(F.col("card_token").isNotNull())
-            .select(F.lit(RETAIL_CARD).alias("partner"), F.col("card_token").alias("account_token"), "member_id",
-                    F.to_date("updated_at").alias("linked_at"), *lineage()))
+    """The retail loyalty card of each member as a link: one row per card, from the member's
+    latest version in the batch (a card moved to another member follows the latest record)."""
+    links = (members.where(F.col("card_token").isNotNull())
+             .select(F.lit(RETAIL_CARD).alias("partner"), F.col("card_token").alias("account_token"), "member_id",
+                     F.to_date("updated_at").alias("linked_at"), "updated_at", *lineage()))
+    latest = with_duplicate_rank(links, ["partner", "account_token"], [F.col("updated_at").desc(), F.col("_batch_id").desc()])
+    return latest.where(F.col(DUP_RANK) == 1).drop(DUP_RANK, "updated_at")
 
 
 def conform_partner_links(bronze: DataFrame, key: bytes) -> DataFrame:
