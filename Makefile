@@ -12,7 +12,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
-.PHONY: help check-java install demo test generate ingest clean-data
+.PHONY: help check-java install demo test generate ingest silver clean-data
 
 help:
 	@echo "make demo   - set up .venv, generate demo feeds, run the pipeline locally"
@@ -37,12 +37,16 @@ install: check-java $(STAMP)
 demo: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
 	./spark-submit.sh ingest_bronze --env $(ENV) $(SETARGS)
+	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
 
 ingest: install
 	./spark-submit.sh ingest_bronze --env $(ENV) $(SETARGS)
+
+silver: install
+	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
 
 test: install
 	$(PY) -m pytest -q tests

@@ -10,6 +10,7 @@ from loyalty import cli
 from loyalty.privacy import tokenization_key
 from loyalty.silver.build import build
 from loyalty.silver.entities import entities
+from loyalty.silver.reconcile import reconcile_points
 from loyalty.spark import spark_session
 
 
@@ -41,11 +42,16 @@ def main(argv=None) -> int:
         report = cli.Report("build_silver")
         with spark_session("build_silver", cfg) as spark:
             results = build(spark, cfg, chosen, run_id=run_id, run_date=run_date, pii_key=key)
+            recon = reconcile_points(spark, cfg, run_id=run_id)
+            if recon is not None and recon["status"] == "failed":
+                cli.log.error("points reconciliation failed: %s", recon["message"])
         for r in results:
             report.add(source=r.source, table=r.table, status=r.status, batches=r.batches, rows_in=r.rows_in,
                        kept=r.rows_kept, quarantined=r.quarantined, duplicates=r.duplicates, seconds=r.seconds)
             if r.status == "failed":
                 report.ok = False
+        if recon is not None and recon["status"] == "failed":
+            report.ok = False
         report.log_summary()
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
