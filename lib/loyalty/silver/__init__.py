@@ -1,0 +1,1 @@
+"""Silver: conformed, validated, privacy-safe tables built from bronze."""
