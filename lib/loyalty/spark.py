@@ -37,8 +37,12 @@ def build_session(app: str, cfg: Config) -> SparkSession:
 
 @contextmanager
 def spark_session(app: str, cfg: Config) -> Iterator[SparkSession]:
+    """A session for one job; stopped at the end unless it was already running (a test suite's or
+    a notebook's session is reused, not stopped)."""
+    existing = SparkSession.getActiveSession()
     spark = build_session(app, cfg)
     try:
         yield spark
     finally:
-        spark.stop()
+        if existing is None:
+            spark.stop()
