@@ -1,0 +1,145 @@
+"""Synthetic partner feeds for the Loyalty Lakehouse, with the truth they were planted from.
+
+``generate(spark, cfg)`` writes every landing source declared in conf/sources.yaml (folder,
+format and columns as declared) under ``paths.landing``, and the planted truth (member
+personas and traits, persona parameters, defects, manifest) under ``paths.truth``.
+Everything is generated in Spark from ``spark.range`` with hash-based randomness, so the
+same seed and parameters give the same rows on any machine or cluster; Faker only fills
+small value pools on the driver. See personas.py for the planted behaviour and
+defects.py for the planted defects."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from pyspark.sql import SparkSession
+
+from loyalty import fs
+from loyalty.cli import UserError
+from loyalty.conf import Config
+from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, reference, retail
+from loyalty.generate import retail_feeds, writer
+from loyalty.generate.context import Ctx, Params, params_from, window_of
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("crm_members", "partner_links", "stores", "products", "retail_freshmart", "retail_valumart",
+           "cinema_transactions", "bank_card_spend", "points_ledger", "offers", "offer_events", "digital_events")
+
+
+def generate(spark: SparkSession, cfg: Config, *, members: int | None = None, days: int | None = None,
+             seed: int | None = None, end_date=None, defect_rate: float | None = None, force: bool = False) -> dict:
+    """Generate the landing feeds and the truth. Returns a report: status ('generated' or
+    'skipped'), params, window, and per source its files, rows and planted defects."""
+    params = params_from(cfg, members=members, days=days, seed=seed, end_date=end_date, defect_rate=defect_rate)
+    landing, truth = cfg.get("paths.landing"), cfg.get("paths.truth")
+    work = cfg.get("generator.work_dir", f"{cfg.get('data_root')}/_generator_work")
+    previous = _previous(spark, landing, truth)
+    if previous is not None and not force:
+        if previous.get("params") == params.as_dict():
+            log.info("landing %s already holds feeds generated with these parameters: nothing to do", landing)
+            return {"status": "skipped", "reason": "already generated with the same parameters",
+                    "params": params.as_dict(), "sources": previous.get("sources", {}), "landing": landing, "truth": truth}
+        what = ("was generated with different parameters "
+                f"({_diff(previous.get('params') or {}, params.as_dict())})" if previous else "holds files")
+        raise UserError(f"landing {landing} {what}; pass --force (force=True) to clear landing and truth and regenerate")
+    if previous is not None or fs.list_files(spark, landing) or fs.list_files(spark, truth):
+        log.info("clearing %s and %s", landing, truth)
+        fs.delete(spark, landing)
+        fs.delete(spark, truth)
+    fs.delete(spark, work)
+    settings = {
+        "spark.sql.session.timeZone": "UTC",         # wall clocks are formatted as if UTC
+        # generated code over HotSpot's 8000-byte limit runs interpreted (2-3x slower here): let Spark
+        # split such stages instead (see spark.sql.codegen.hugeMethodLimit in the Spark docs)
+        "spark.sql.codegen.hugeMethodLimit": "8000",
+    }
+    saved = {k: spark.conf.get(k, None) for k in settings}
+    for k, v in settings.items():
+        spark.conf.set(k, v)
+    started = time.time()
+    try:
+        report = _run(spark, params, landing, truth, work)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+        fs.delete(spark, work)
+    report["seconds"] = round(time.time() - started, 1)
+    return report
+
+
+def _previous(spark, landing: str, truth: str) -> dict | None:
+    """The manifest of what landing holds; {} when it holds files but no manifest."""
+    manifest = f"{truth}/manifest.json"
+    if fs.exists(spark, manifest):
+        return json.loads(fs.read_text(spark, manifest))
+    return {} if fs.list_files(spark, landing) else None
+
+
+def _diff(old: dict, new: dict) -> str:
+    keys = sorted(set(old) | set(new))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)) or "unknown"
+
+
+def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: str) -> dict:
+    win = window_of(params)
+    log.info("generating %d members x %d days (%s..%s), seed %d, defect rate %.3f",
+             params.members, params.days, win.start, win.end, params.seed, params.defect_rate)
+    ctx = Ctx(spark, params, win, pools.build(params.seed), work)
+    ref = reference.build(ctx)
+    mem = M.build(ctx, ref)
+    assign = offers.assignments(ctx, mem, ref)
+    lines, receipts = retail.build(ctx, mem, ref, offers.conversions(assign))
+    cinema = partners.cinema(ctx, mem, ref)
+    bank = partners.bank(ctx, mem, ref)
+    offer_events = offers.events(ctx, assign, receipts)
+    points = ledger.build(ctx, mem, receipts, cinema, bank, offer_events)
+    feeds = [
+        M.crm_feed(ctx, mem), M.links_feed(ctx, mem), reference.stores_feed(ctx, ref), reference.products_feed(ctx, ref),
+        retail_feeds.freshmart_feed(ctx, lines), retail_feeds.valumart_feed(ctx, lines),
+        partners.cinema_feed(ctx, cinema), partners.bank_feed(ctx, bank), ledger.feed(ctx, points),
+        offers.catalog_feed(ctx, ref), offers.events_feed(ctx, offer_events),
+        digital.feed(ctx, digital.events(ctx, mem)),
+    ]
+    sources = {}
+    for out in writer.write_all(ctx, feeds, landing):
+        sources[out.source] = {"files": out.files, "rows": out.rows, "defects": out.defects}
+        log.info("%-20s %3d files %10d rows  defects %s", out.source, len(out.files), out.rows, out.defects or "-")
+    _truth(ctx, mem, ref, truth, params, win, sources)
+    return {"status": "generated", "params": params.as_dict(),
+            "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
+            "sources": sources, "landing": landing, "truth": truth}
+
+
+def _truth(ctx: Ctx, mem, ref, truth: str, params: Params, win, sources: dict) -> None:
+    spark = ctx.spark
+    tmp = f"{ctx.work}/truth_members"
+    (M.truth(ctx, mem, ref).repartition(1).sortWithinPartitions("member_id")
+     .write.mode("overwrite").parquet(tmp))
+    part = [f for f in fs.list_files(spark, tmp) if f.path.endswith(".parquet")]
+    fs.mkdirs(spark, truth)
+    writer.move(spark, part[0].path, f"{truth}/members.parquet")
+    dump = lambda obj: json.dumps(obj, indent=2, sort_keys=False) + "\n"   # noqa: E731
+    writer.write_small(spark, f"{truth}/personas.json", dump(personas.describe()))
+    writer.write_small(spark, f"{truth}/defects.json", dump({
+        "defect_rate": params.defect_rate,
+        "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
+        "notes": {
+            "future_timestamp": "event time moved 2 to 121 days after end_date",
+            "late_file": "rows of the late retail_valumart file (an earlier month, delivered separately)",
+            "new_column": "rows of retail_freshmart files that carry the extra fulfillment_type column",
+            "test_store_rows": "receipt lines at the test store (is_test_store = Y): not a defect, to filter out",
+            "duplicate": "extra copies of a row (or of all lines of a receipt) sent again, possibly in another file",
+        },
+        "sources": {s: {"rows": v["rows"], "kinds": v["defects"]} for s, v in sources.items()},
+    }))
+    writer.write_small(spark, f"{truth}/manifest.json", dump({
+        "params": params.as_dict(), **{k: params.as_dict()[k] for k in ("seed", "members", "days", "end_date", "defect_rate")},
+        "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
+        "sources": {s: {"rows": v["rows"], "files": v["files"]} for s, v in sources.items()},
+    }))

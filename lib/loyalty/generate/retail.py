@@ -1,0 +1,157 @@
+"""Grocery trips and receipt lines for both banners, staged once and shared by the two
+POS feeds, the points ledger and the offer events.
+
+A member's trips (persona rate x a member multiplier x active days) mostly fall on the
+preferred weekday and hour, at the home store of the home banner; lines mix the member's
+repeat staples with persona-weighted departments and private-label share. Offer conversions
+add a receipt at the offer's banner inside its window with enough target-category spend.
+A test store gets a few receipts a day (silver filters them out)."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from loyalty.generate import ids
+from loyalty.generate import personas as PS
+from loyalty.generate.context import BANNERS, Ctx, Window
+from loyalty.generate.members import with_persona
+from loyalty.generate.rand import Rng, at, choose, cumulative
+from loyalty.generate.pools import literal_array
+from loyalty.generate.reference import DEPT_CAT_COUNT, DEPT_CAT_OFFSET, Reference, store_cols
+
+OTHER_STORE_SHARE = 0.15      # trips at a random store of the banner instead of the member's own
+PROMO_PCTS = [0.10, 0.20, 0.25, 0.30]
+TRIP_COLS = ["trip_key", "mid", "card_no", "day", "sec", "b", "store_idx", "is_test", "offer_idx", "cat_target",
+             "min_spend", "n_target", "n_basket", "staples", "st_sh", "pl", "promo", "p_idx", "tender"]
+CDF_BUCKETS = 1000
+
+
+def department_table() -> Column:
+    """Per persona (plus a last, uniform row for test-store baskets) the department of each of
+    CDF_BUCKETS equal slices of [0, 1): an inverse CDF, so a draw is two array lookups."""
+    rows = []
+    for weights in [PS.DEPARTMENT_MIX[p.name] for p in PS.PERSONAS] + [[1] * len(PS.DEPARTMENTS)]:
+        cum = cumulative(weights)
+        rows.append([next(i for i, c in enumerate(cum) if (b + 0.5) / CDF_BUCKETS < c) for b in range(CDF_BUCKETS)])
+    return F.expr("array(" + ", ".join("array(" + ", ".join(map(str, r)) + ")" for r in rows) + ")")
+
+
+def pick_day(win: Window, rng: Rng, lo: Column, hi: Column, pref_dow: Column, focus: Column, salt: str, *keys) -> Column:
+    """A day in [lo, hi]: with probability ``focus`` on the preferred weekday (when one falls
+    in the range), else uniform."""
+    span = F.greatest(hi - lo + 1, F.lit(1))
+    d0 = (lo + rng.below(span, f"{salt}:d0", *keys)).cast("int")
+    d1 = d0 - F.pmod(win.dow_col(d0) - pref_dow, F.lit(7))
+    d1 = F.when(d1 < lo, d1 + 7).otherwise(d1)
+    return F.when((rng.u(f"{salt}:focus", *keys) < focus) & (d1 <= hi), d1).otherwise(d0).cast("int")
+
+
+def pick_second(rng: Rng, pref_hour: Column, focus: Column, lo: int, hi: int, salt: str, *keys) -> Column:
+    """Second of day: the preferred hour with probability ``focus``, else an hour in [lo, hi]."""
+    hour = F.when(rng.u(f"{salt}:hf", *keys) < focus, pref_hour).otherwise(rng.between(lo, hi, f"{salt}:h", *keys))
+    return (hour * 3600 + rng.below(3600, f"{salt}:s", *keys)).cast("int")
+
+
+def trips(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame) -> DataFrame:
+    rng, win, n_st = ctx.rng, ctx.window, ref.stores_per_banner
+    mid, k = F.col("mid"), F.col("k")
+    m = with_persona(members, ["trips", "basket", "staples", "st_sh", "pl", "promo", "dow_f", "hour_f", "loyal"])
+    active = F.col("a_end") - F.col("a_start") + 1
+    n = rng.count(F.col("trips") * F.col("trip_mult") * active / 7.0, "n_trips", mid)
+    b = F.when(rng.u("trip_banner", mid, k) < F.col("loyal"), F.col("b_idx")).otherwise(1 - F.col("b_idx"))
+    own = F.when(F.col("b") == F.col("b_idx"), F.col("home_store")).otherwise(F.col("alt_store"))
+    regular = (m.withColumn("k", F.explode(F.when(n > 0, F.sequence(F.lit(0), n - 1))))
+               .withColumn("trip_key", mid * (1 << 20) + k)
+               .withColumn("day", pick_day(win, rng, F.col("a_start"), F.col("a_end"), F.col("pref_dow"), F.col("dow_f"), "trip", mid, k))
+               .withColumn("sec", pick_second(rng, F.col("pref_hour"), F.col("hour_f"), 8, 21, "trip", mid, k))
+               .withColumn("b", b)
+               .withColumn("store_idx", F.when(rng.u("other_store", mid, k) < OTHER_STORE_SHARE,
+                                               F.col("b") * n_st + rng.below(n_st, "any_store", mid, k)).otherwise(own))
+               .withColumn("is_test", F.lit(False))
+               .withColumn("offer_idx", F.lit(None).cast("int")).withColumn("cat_target", F.lit(None).cast("int"))
+               .withColumn("min_spend", F.lit(None).cast("int")).withColumn("n_target", F.lit(0))
+               .withColumn("n_basket", F.greatest(F.lit(1), F.round(F.col("basket") * (F.lit(0.35) + rng.u("basket", mid, k) * 1.3))).cast("int"))
+               .select(*TRIP_COLS))
+    conv = (with_persona(conversions.join(members.select("mid", "card_no", "b_idx", "home_store", "alt_store", "tender", "p_idx"), "mid"),
+                         ["basket", "staples", "st_sh", "pl", "promo"])
+            .withColumn("trip_key", mid * (1 << 20) + ids.CONVERSION_SLOT + F.col("offer_idx"))
+            .withColumn("day", F.col("conv_day")).withColumn("sec", F.col("conv_sec"))
+            .withColumn("store_idx", F.when(F.col("b") == F.col("b_idx"), F.col("home_store")).otherwise(F.col("alt_store")))
+            .withColumn("is_test", F.lit(False)).withColumn("cat_target", F.col("cat_idx"))
+            .withColumn("n_target", (2 + rng.below(2, "n_target", F.col("trip_key"))).cast("int"))
+            .withColumn("n_basket", F.greatest(F.lit(1), F.round(F.col("basket") * (F.lit(0.35) + rng.u("basket", F.col("trip_key")) * 1.3))).cast("int"))
+            .select(*TRIP_COLS))
+    t = F.col("id")
+    test = (ctx.spark.range(win.days * 2, numPartitions=1)
+            .withColumn("trip_key", F.lit(ids.TEST_RECEIPT_BASE) + t)
+            .withColumn("mid", rng.below(ctx.params.members, "test_member", t).cast("long"))
+            .withColumn("card_no", ids.card_no(F.col("mid")))
+            .withColumn("day", F.floor(t / 2).cast("int"))
+            .withColumn("sec", (rng.between(9, 17, "test_h", t) * 3600 + rng.below(3600, "test_s", t)).cast("int"))
+            .withColumn("b", F.lit(0)).withColumn("store_idx", F.lit(ref.test_store_idx)).withColumn("is_test", F.lit(True))
+            .withColumn("offer_idx", F.lit(None).cast("int")).withColumn("cat_target", F.lit(None).cast("int"))
+            .withColumn("min_spend", F.lit(None).cast("int")).withColumn("n_target", F.lit(0))
+            .withColumn("n_basket", (1 + rng.below(4, "test_lines", t)).cast("int"))
+            .withColumn("staples", F.lit(1.0)).withColumn("st_sh", F.lit(0.0)).withColumn("pl", F.lit(0.3))
+            .withColumn("promo", F.lit(0.0)).withColumn("p_idx", F.lit(len(PS.PERSONAS))).withColumn("tender", F.lit("DEBIT"))
+            .select(*TRIP_COLS))
+    return (regular.unionByName(conv).unionByName(test)
+            .withColumn("receipt_id", ids.receipt_id(at(list(BANNERS), F.col("b")), F.col("trip_key"))))
+
+
+def lines(ctx: Ctx, trips_df: DataFrame, ref: Reference) -> DataFrame:
+    rng = ctx.rng
+    key, ln, mid = F.col("trip_key"), F.col("line_no"), F.col("mid")
+    j = rng.below(F.greatest(F.col("staples").cast("long"), F.lit(1)), "staple_j", key, ln)
+    total = F.col("n_basket") + F.col("n_target")
+    df = (trips_df.withColumn("line_no", F.explode(F.sequence(F.lit(1), total)))
+          .withColumn("is_target", F.col("line_no") > F.col("n_basket"))
+          .withColumn("staple", ~F.col("is_target") & (rng.u("staple", key, ln) < F.col("st_sh")))
+          .withColumn("_j", j))
+    st = F.col("staple")
+    u_dept = F.when(st, rng.u("st_dept", mid, F.col("_j"))).otherwise(rng.u("dept", key, ln))
+    h_cat = F.when(st, rng.hash("st_cat", mid, F.col("_j"))).otherwise(rng.hash("cat", key, ln))
+    u_pl = F.when(st, rng.u("st_pl", mid, F.col("_j"))).otherwise(rng.u("pl", key, ln))
+    h_prod = F.when(st, rng.hash("st_prod", mid, F.col("_j"))).otherwise(rng.hash("prod", key, ln))
+    dept = F.element_at(F.element_at(department_table(), F.col("p_idx") + 1), F.floor(u_dept * CDF_BUCKETS).cast("int") + 1)
+    cat = F.when(F.col("is_target"), F.col("cat_target")).otherwise(
+        at(DEPT_CAT_OFFSET, dept) + F.pmod(h_cat, at(DEPT_CAT_COUNT, dept).cast("long")).cast("int"))
+    grp = F.col("_cat") * 2 + F.when(u_pl < F.col("pl"), 1).otherwise(0)
+    pos = at(ref.grp_offset, grp) + F.pmod(h_prod, at(ref.grp_count, grp).cast("long")).cast("int")
+    df = df.withColumn("_cat", cat).withColumn("pid", F.element_at(literal_array(ref.group_pids), pos + 1).cast("long"))
+    product = lambda k: F.element_at(literal_array(ref.product_table[k]), F.col("pid").cast("int") + 1)   # noqa: E731
+    df = df.withColumns({k: product(k) for k in ("cat_idx", "cents", "new_cents", "changed", "upc")})
+    unit = F.when(F.col("changed") & (F.col("day") >= ref.price_change_day), F.col("new_cents")).otherwise(F.col("cents"))
+    qty_target = F.greatest(F.lit(1), F.ceil(F.col("min_spend") * 100.0 / F.col("n_target") / F.col("unit_cents")))
+    qty = F.when(F.col("is_target"), qty_target).otherwise(choose(rng.u("qty", key, ln), [80, 14, 4, 2]) + 1).cast("int")
+    pct = at(PROMO_PCTS, rng.below(len(PROMO_PCTS), "promo_pct", key, ln))
+    promo = ~F.col("is_target") & (rng.u("promo", key, ln) < F.col("promo"))
+    df = (df.withColumn("unit_cents", unit.cast("long"))
+          .withColumn("qty", qty)
+          .withColumn("discount_cents", F.when(promo, F.floor(F.col("qty") * F.col("unit_cents") * pct)).otherwise(F.lit(0)).cast("long"))
+          .withColumn("line_cents", (F.col("qty") * F.col("unit_cents") - F.col("discount_cents")).cast("long")))
+    store = store_cols(ref.store_province, ref.stores_per_banner, F.col("store_idx"))
+    local = ctx.window.wall_seconds(F.col("day"), F.col("sec"))
+    return (df.withColumns({"store_id": store["store_id"], "timezone": store["timezone"]})
+            .withColumn("banner", at(list(BANNERS), F.col("b")))
+            .select("trip_key", "receipt_id", "mid", "card_no", "banner", "store_id", "timezone", "day", "sec", local.alias("local_sec"),
+                    "is_test", "offer_idx", "tender", "line_no", "upc", "cat_idx", "is_target", "qty", "unit_cents",
+                    "discount_cents", "line_cents"))
+
+
+def build(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame):
+    """Stage the receipt lines and the receipts (one row per receipt, with totals, UTC
+    time and points earned: 10 points per dollar of the net total)."""
+    lines_df = ctx.stage(lines(ctx, trips(ctx, members, ref, conversions), ref), "retail_lines")
+    local = F.col("local_sec")
+    utc = F.unix_seconds(F.to_utc_timestamp(F.timestamp_seconds(local), F.col("timezone")))
+    same = ("receipt_id", "mid", "card_no", "banner", "store_id", "timezone", "day", "sec", "local_sec", "is_test",
+            "offer_idx", "tender")           # identical on every line of a receipt
+    receipts = (lines_df.groupBy("trip_key")
+                .agg(*[F.first(c).alias(c) for c in same], F.sum("line_cents").alias("total_cents"),
+                     F.sum(F.when(F.col("is_target"), F.col("line_cents")).otherwise(0)).alias("target_cents"),
+                     F.count("*").alias("n_lines"))
+                .withColumn("utc_sec", utc)
+                .withColumn("points", F.floor(F.col("total_cents") / 10).cast("long")))
+    return lines_df, ctx.stage(receipts, "retail_receipts")
