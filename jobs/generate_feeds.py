@@ -25,10 +25,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     def body(args, cfg):
+        summary = cli.Report("generate_feeds")   # started now, so its time covers the generation
         with spark_session("generate_feeds", cfg) as spark:
             report = generate(spark, cfg, members=args.members, days=args.days, seed=args.seed,
                               end_date=args.end_date, defect_rate=args.defect_rate, force=args.force)
-        summary = cli.Report("generate_feeds")
         for source, out in report["sources"].items():
             summary.add(source=source, files=len(out["files"]), rows=out["rows"],
                         defects=sum(out.get("defects", {}).values()))
