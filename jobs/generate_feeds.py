@@ -9,6 +9,7 @@ from loyalty.generate import generate
 from loyalty.spark import spark_session
 
 log = cli.log
+FILE_LEVEL = {"late_file", "new_column", "test_store_rows"}   # whole files or planted rows, not row defects
 
 
 def parse_args(argv=None):
@@ -30,8 +31,10 @@ def main(argv=None) -> int:
             report = generate(spark, cfg, members=args.members, days=args.days, seed=args.seed,
                               end_date=args.end_date, defect_rate=args.defect_rate, force=args.force)
         for source, out in report["sources"].items():
+            kinds = out.get("defects", {})
             summary.add(source=source, files=len(out["files"]), rows=out["rows"],
-                        defects=sum(out.get("defects", {}).values()))
+                        defect_rows=sum(n for k, n in kinds.items() if k not in FILE_LEVEL),
+                        file_level=", ".join(f"{k}={kinds[k]}" for k in sorted(FILE_LEVEL) if k in kinds) or None)
         if report["status"] == "skipped":
             log.info("nothing to do: %s already holds feeds generated with these parameters (use --force to "
                      "regenerate)", report["landing"])

@@ -7,10 +7,8 @@ a second one, through the job's main(), must be byte-identical."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
-import importlib.util
 import io
 import json
 import re
@@ -22,6 +20,7 @@ from types import SimpleNamespace
 import pyarrow.parquet as pq
 import pytest
 
+from jobs import generate_feeds
 from loyalty import conf
 from loyalty.cli import UserError
 from loyalty.generate import generate, members as gen_members, pools, reference
@@ -29,7 +28,6 @@ from loyalty.generate.context import Ctx, params_from, window_of
 from loyalty.generate.personas import NAMES, PERSONAS
 
 MEMBERS, DAYS, SEED, RATE = 200, 45, 42, 0.05
-REPO = Path(__file__).resolve().parents[2]
 TEXT_SEP = {"retail_freshmart": ",", "cinema_transactions": ";", "points_ledger": ",", "offer_events": ",",
             "crm_members": ",", "partner_links": ",", "stores": ","}
 
@@ -333,6 +331,36 @@ def test_offer_events_respect_holdout_consent_and_point_at_real_receipts(feeds, 
         assert member == e["member_id"] and banner == offers[e["offer_id"]]["banner"]
 
 
+def test_treated_members_convert_more_than_holdout_members(feeds, crm, gen):
+    """Conversion read from the receipts alone: target-category spend of at least min_spend at
+    the offer's banner inside its window."""
+    category = {p["upc"]: p["category"] for p in _good(feeds, "products")}
+    by_card = {r["loyalty_card_no"]: m for m, r in crm.items()}
+    spend = defaultdict(float)          # (member, banner, local date, receipt, category) -> dollars
+    for r in _good(feeds, "retail_freshmart"):
+        if r["card_no"] in by_card and r["line_amount_cents"].isdigit():
+            key = (by_card[r["card_no"]], "FRESHMART", r["txn_local_ts"][:10], r["receipt_no"], category.get(r["upc"]))
+            spend[key] += int(r["line_amount_cents"]) / 100
+    for r in _good(feeds, "retail_valumart"):
+        if r["loyaltyId"] in by_card:
+            for item in r["items"]:
+                key = (by_card[r["loyaltyId"]], "VALUMART", r["timestamp"][:10], r["receiptId"], category.get(item["upc"]))
+                spend[key] += item["amount"]
+    bought = defaultdict(list)
+    for (member, banner, day, _receipt, cat), dollars in spend.items():
+        bought[(member, banner, cat)].append((day, dollars))
+    offers = {o["offer_id"]: o for o in _good(feeds, "offers")}
+    rates = {"Y": [], "N": []}
+    for e in _good(feeds, "offer_events"):
+        if e["event_type"] == "ISSUED" and e["member_id"] in crm:
+            o = offers[e["offer_id"]]
+            hits = bought[(e["member_id"], o["banner"], o["target_category"])]
+            rates[e["holdout_flag"]].append(any(o["start_date"] <= day <= o["end_date"] and dollars >= o["min_spend"]
+                                                for day, dollars in hits))
+    treated, holdout = (sum(v) / len(v) for v in (rates["N"], rates["Y"]))
+    assert len(rates["Y"]) >= 20 and treated > holdout + 0.02, (treated, holdout, len(rates["N"]), len(rates["Y"]))
+
+
 def test_channels_and_engagement_hours_are_planted_in_digital_events(feeds, truth_members):
     by_member = defaultdict(list)
     for e in _good(feeds, "digital_events"):
@@ -349,32 +377,18 @@ def test_channels_and_engagement_hours_are_planted_in_digital_events(feeds, trut
 
 
 # -- determinism ------------------------------------------------------------------------------
-def _job():
-    spec = importlib.util.spec_from_file_location("generate_feeds_job", REPO / "jobs" / "generate_feeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_job_reproduces_identical_files_and_refuses_other_parameters(spark, gen, tmp_path, monkeypatch):
-    job = _job()
-
-    @contextlib.contextmanager
-    def shared_session(_app, _cfg):      # the suite's session: main() must not stop it
-        yield spark
-
-    monkeypatch.setattr(job, "spark_session", shared_session)
+def test_job_reproduces_identical_files_and_refuses_other_parameters(spark, gen, tmp_path):
     args = ["--env", "test", "--set", f"data_root={tmp_path}", "--members", str(MEMBERS), "--days", str(DAYS),
             "--seed", str(SEED), "--defect-rate", str(RATE)]
-    assert job.main(args) == 0
+    assert generate_feeds.main(args) == 0              # the suite's running session is reused, not stopped
     other = tmp_path / "landing"
     names = sorted(str(p.relative_to(gen.landing)) for p in gen.landing.rglob("*") if p.is_file())
     assert names == sorted(str(p.relative_to(other)) for p in other.rglob("*") if p.is_file())
     for name in names:
         assert (gen.landing / name).read_bytes() == (other / name).read_bytes(), name
     assert (gen.truth / "members.parquet").read_bytes() == (tmp_path / "truth" / "members.parquet").read_bytes()
-    assert job.main(args) == 0                                        # same parameters: nothing to do
-    assert job.main(args[:-4] + ["--seed", "7"]) == 1                 # other parameters: refused without --force
+    assert generate_feeds.main(args) == 0                             # same parameters: nothing to do
+    assert generate_feeds.main(args[:-4] + ["--seed", "7"]) == 1      # other parameters: refused without --force
 
 
 def test_a_different_seed_gives_different_members(spark, gen, tmp_path):

@@ -25,10 +25,6 @@ from loyalty.generate.context import Ctx, Params, params_from, window_of
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("crm_members", "partner_links", "stores", "products", "retail_freshmart", "retail_valumart",
-           "cinema_transactions", "bank_card_spend", "points_ledger", "offers", "offer_events", "digital_events")
-
-
 def generate(spark: SparkSession, cfg: Config, *, members: int | None = None, days: int | None = None,
              seed: int | None = None, end_date=None, defect_rate: float | None = None, force: bool = False) -> dict:
     """Generate the landing feeds and the truth. Returns a report: status ('generated' or
@@ -74,11 +70,12 @@ def generate(spark: SparkSession, cfg: Config, *, members: int | None = None, da
 
 
 def _previous(spark, landing: str, truth: str) -> dict | None:
-    """The manifest of what landing holds; {} when it holds files but no manifest."""
+    """The manifest of what landing holds (written last, so a complete run); {} when landing
+    holds files but no manifest (an interrupted run, or files from elsewhere); None when empty."""
+    if not fs.list_files(spark, landing):
+        return None
     manifest = f"{truth}/manifest.json"
-    if fs.exists(spark, manifest):
-        return json.loads(fs.read_text(spark, manifest))
-    return {} if fs.list_files(spark, landing) else None
+    return json.loads(fs.read_text(spark, manifest)) if fs.exists(spark, manifest) else {}
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -90,27 +87,39 @@ def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: st
     win = window_of(params)
     log.info("generating %d members x %d days (%s..%s), seed %d, defect rate %.3f",
              params.members, params.days, win.start, win.end, params.seed, params.defect_rate)
+    clock = [time.time()]
+
+    def step(what: str) -> None:
+        log.info("  %-34s %6.1fs", what, time.time() - clock[0])
+        clock[0] = time.time()
+
     ctx = Ctx(spark, params, win, pools.build(params.seed), work)
     ref = reference.build(ctx)
     mem = M.build(ctx, ref)
+    step("pools, reference data, members")
     assign = offers.assignments(ctx, mem, ref)
-    lines, receipts = retail.build(ctx, mem, ref, offers.conversions(assign))
+    lines, receipts, valumart = retail.build(ctx, mem, ref, offers.conversions(assign))
+    step("offer assignments, receipts")
     cinema = partners.cinema(ctx, mem, ref)
     bank = partners.bank(ctx, mem, ref)
     offer_events = offers.events(ctx, assign, receipts)
     points = ledger.build(ctx, mem, receipts, cinema, bank, offer_events)
+    step("partners, offer events, ledger")
     feeds = [
         M.crm_feed(ctx, mem), M.links_feed(ctx, mem), reference.stores_feed(ctx, ref), reference.products_feed(ctx, ref),
-        retail_feeds.freshmart_feed(ctx, lines), retail_feeds.valumart_feed(ctx, lines),
+        retail_feeds.freshmart_feed(ctx, lines, ref), retail_feeds.valumart_feed(ctx, receipts, valumart),
         partners.cinema_feed(ctx, cinema), partners.bank_feed(ctx, bank), ledger.feed(ctx, points),
         offers.catalog_feed(ctx, ref), offers.events_feed(ctx, offer_events),
         digital.feed(ctx, digital.events(ctx, mem)),
     ]
     sources = {}
-    for out in writer.write_all(ctx, feeds, landing):
+    written = writer.write_all(ctx, feeds, landing)
+    step("landing files")
+    for out in written:
         sources[out.source] = {"files": out.files, "rows": out.rows, "defects": out.defects}
         log.info("%-20s %3d files %10d rows  defects %s", out.source, len(out.files), out.rows, out.defects or "-")
     _truth(ctx, mem, ref, truth, params, win, sources)
+    step("truth")
     return {"status": "generated", "params": params.as_dict(),
             "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
             "sources": sources, "landing": landing, "truth": truth}
@@ -135,11 +144,23 @@ def _truth(ctx: Ctx, mem, ref, truth: str, params: Params, win, sources: dict) -
             "new_column": "rows of retail_freshmart files that carry the extra fulfillment_type column",
             "test_store_rows": "receipt lines at the test store (is_test_store = Y): not a defect, to filter out",
             "duplicate": "extra copies of a row (or of all lines of a receipt) sent again, possibly in another file",
+            "malformed_line": "truncated (the first field stays readable) or garbled line: fewer CSV fields, invalid JSON",
+            "unknown_member": "card / account / member id from a range no member has",
+            "bad_amount": "amount made negative or non-numeric (N/A, #VALUE!)",
+            "exclusive": "a row carries at most one row-level kind; late_file, new_column and test_store_rows overlap",
         },
         "sources": {s: {"rows": v["rows"], "kinds": v["defects"]} for s, v in sources.items()},
     }))
     writer.write_small(spark, f"{truth}/manifest.json", dump({
         "params": params.as_dict(), **{k: params.as_dict()[k] for k in ("seed", "members", "days", "end_date", "defect_rate")},
         "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
+        "truth_columns": {
+            "preferred_dow": "ISO weekday (1 = Monday) most of the member's grocery trips fall on",
+            "preferred_hour": "store-local hour most trips start in",
+            "engagement_hour": "hour (member's local time, column timezone) most digital events fall in",
+            "offer_baseline": "P(conversion in an offer window) without the offer (holdout)",
+            "offer_uplift": "added P(conversion) when treated: the planted intention-to-treat uplift",
+            "churn_date": "first day without any activity (churned members)",
+        },
         "sources": {s: {"rows": v["rows"], "files": v["files"]} for s, v in sources.items()},
     }))

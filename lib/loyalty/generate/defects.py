@@ -30,12 +30,12 @@ def pick_kind(rng: Rng, salt: str, rate: float, kinds: Sequence[str], *keys) -> 
 
 def with_duplicates(df: DataFrame, kind: str = "_kind") -> DataFrame:
     """Rows marked 'duplicate' are sent twice: the original is clean (``_copy`` 0), the copy
-    carries the kind (``_copy`` 1). Callers may move the copy to another file or month."""
+    carries the kind (``_copy`` 1). Callers may move the copy to another file or month.
+    (An explode, not a union: the input is read once.)"""
     marked = F.col(kind) == DUPLICATE
-    original = df.withColumn("_copy", F.lit(0)).withColumn(
-        kind, F.when(marked, F.lit(None).cast("string")).otherwise(F.col(kind)))
-    copy = df.filter(marked).withColumn("_copy", F.lit(1))
-    return original.unionByName(copy)
+    copies = F.when(marked, F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
+    return (df.withColumn("_copy", F.explode(copies))
+            .withColumn(kind, F.when(marked & (F.col("_copy") == 0), F.lit(None).cast("string")).otherwise(F.col(kind))))
 
 
 def move_copies(df: DataFrame, rng: Rng, salt: str, tags: Sequence[str], share: float = 0.5) -> DataFrame:

@@ -1,13 +1,14 @@
 """Identifier formats of the program and its partners. Real ids are bijections of a
 sequential key (unique by construction); the "unknown" ids planted as defects come from a
-disjoint range of the same format, so they never hit a real member."""
+disjoint range of the same format (real card numbers continue 0-4 after the 6012 prefix,
+unknown ones 5-9), so they never hit a real member."""
 
 from __future__ import annotations
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from loyalty.generate.rand import Rng, digits, perm
+from loyalty.generate.rand import Rng, digits, perm, perm_wide, scrambled
 
 CARD_SPACE = 500_000_000_000        # real cards use [0, 5e11); unknown cards [5e11, 1e12)
 CINEMA_SPACE = 500_000_000
@@ -21,15 +22,15 @@ def member_id(mid: Column) -> Column:
 
 def card_no(mid: Column) -> Column:
     """16-digit loyalty card number."""
-    return F.concat(F.lit("6012"), digits(perm(mid, CARD_SPACE), 12))
+    return F.concat(F.lit("6012"), digits(perm_wide(mid, CARD_SPACE), 12))
 
 
 def cinema_account(mid: Column) -> Column:
-    return F.concat(F.lit("MQ"), digits(perm(mid, CINEMA_SPACE), 9))
+    return F.concat(F.lit("MQ"), digits(perm_wide(mid, CINEMA_SPACE), 9))
 
 
 def bank_customer(mid: Column) -> Column:
-    return F.concat(F.lit("CB-"), digits(perm(mid, BANK_SPACE), 10))
+    return F.concat(F.lit("CB-"), digits(perm_wide(mid, BANK_SPACE), 10))
 
 
 def unknown_member_id(rng: Rng, salt: str, *keys) -> Column:
@@ -55,11 +56,11 @@ TEST_RECEIPT_BASE = 1 << 45
 
 
 def freshmart_receipt(key: Column) -> Column:
-    return digits(perm(key, 10 ** 14), 14)
+    return scrambled(digits(perm(key, 10 ** 14), 14))
 
 
 def valumart_receipt(key: Column) -> Column:
-    return F.concat(F.lit("vm-"), F.lpad(F.lower(F.hex(perm(key, 10 ** 14))), 12, "0"))
+    return F.concat(F.lit("vm-"), scrambled(F.lpad(F.lower(F.hex(perm(key, 10 ** 14))), 12, "0")))
 
 
 def receipt_id(banner: Column, key: Column) -> Column:
@@ -67,24 +68,24 @@ def receipt_id(banner: Column, key: Column) -> Column:
 
 
 def cinema_trans(key: Column) -> Column:
-    return F.concat(F.lit("T"), digits(perm(key, 10 ** 13), 13))
+    return F.concat(F.lit("T"), scrambled(digits(perm(key, 10 ** 13), 13)))
 
 
 def bank_txn(key: Column) -> Column:
-    return F.concat(F.lit("BX"), F.lpad(F.upper(F.hex(perm(key, 10 ** 15))), 13, "0"))
+    return F.concat(F.lit("BX"), scrambled(F.lpad(F.upper(F.hex(perm(key, 10 ** 15))), 13, "0")))
 
 
 def ledger_entry(kind: int, key: Column) -> Column:
-    return F.concat(F.lit(f"L{kind}"), digits(perm(key, 10 ** 15), 15))
+    return F.concat(F.lit(f"L{kind}"), scrambled(digits(perm(key, 10 ** 15), 15)))
 
 
 def offer_event(key: Column) -> Column:
-    return F.concat(F.lit("OE"), digits(perm(key, 10 ** 13), 13))
+    return F.concat(F.lit("OE"), scrambled(digits(perm(key, 10 ** 13), 13)))
 
 
 def digital_event(key: Column) -> Column:
-    return F.concat(F.lit("evt_"), F.lpad(F.lower(F.hex(perm(key, 10 ** 15))), 13, "0"))
+    return F.concat(F.lit("evt_"), scrambled(F.lpad(F.lower(F.hex(perm(key, 10 ** 15))), 13, "0")))
 
 
 def redemption_ref(key: Column) -> Column:
-    return F.concat(F.lit("RDM"), digits(perm(key, 10 ** 12), 12))
+    return F.concat(F.lit("RDM"), scrambled(digits(perm(key, 10 ** 12), 12)))

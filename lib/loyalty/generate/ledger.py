@@ -20,7 +20,7 @@ from loyalty.generate import ids
 from loyalty.generate.context import UTC_FORMAT, Ctx, fmt_seconds
 from loyalty.generate.members import with_persona
 from loyalty.generate.rand import digits
-from loyalty.generate.writer import Feed, monthly_name
+from loyalty.generate.writer import Feed, csv_line, monthly_name
 
 POINTS_PER_DOLLAR = 10
 EXPIRY_DAYS = 90
@@ -111,8 +111,8 @@ def feed(ctx: Ctx, ledger: DataFrame) -> Feed:
     df = (df.withColumn("entry_id", entry_id)
           .withColumn("member_id", F.when(kind == D.UNKNOWN, ids.unknown_member_id(rng, "l_unknown", F.col("_k")))
                       .otherwise(ids.member_id(F.col("mid"))))
-          .withColumn("entry_ts", fmt_seconds(F.when(kind == D.FUTURE, future).otherwise(F.col("ts")), UTC_FORMAT)))
-    line = F.to_csv(F.struct(*[F.col(c).cast("string") for c in COLUMNS]), {"sep": ","})
+          .withColumn("entry_ts", fmt_seconds(F.when(kind == D.FUTURE, future).otherwise(F.col("ts")), UTC_FORMAT, win)))
+    line = csv_line([F.col(c) for c in COLUMNS], ",")
     line = F.when(kind == D.MALFORMED, D.malform_csv(line, ",", rng.u("l_malformed", F.col("_k")))).otherwise(line)
     out = df.select("_tag", "_key", "_kind", "_copy", F.col("ts").alias("_s1"), F.col("_k").alias("_s2"),
                     line.alias("_line"))

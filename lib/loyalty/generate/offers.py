@@ -20,7 +20,7 @@ from loyalty.generate.context import BANNERS, LOCAL_FORMAT, UTC_FORMAT, Ctx, fmt
 from loyalty.generate.members import with_persona
 from loyalty.generate.reference import Reference, offer_cols
 from loyalty.generate.retail import pick_day, pick_second
-from loyalty.generate.writer import Feed, monthly_name, single_name
+from loyalty.generate.writer import Feed, csv_line, monthly_name, single_name
 
 HOLDOUT_SHARE = 0.15
 ISSUE_HOME, ISSUE_OTHER = 0.45, 0.08
@@ -112,9 +112,9 @@ def events_feed(ctx: Ctx, ev: DataFrame) -> Feed:
                         .otherwise(F.col("member_id")))
           .withColumn("ts", F.when(kind == D.FUTURE, future).otherwise(F.col("ts")))
           .withColumn("event_id", ids.offer_event(key))
-          .withColumn("event_ts", fmt_seconds(F.col("ts"), UTC_FORMAT))
+          .withColumn("event_ts", fmt_seconds(F.col("ts"), UTC_FORMAT, win))
           .withColumn("holdout_flag", F.when(F.col("holdout"), "Y").otherwise("N")))
-    line = F.to_csv(F.struct(*[F.col(c).cast("string") for c in EVENT_COLUMNS]), {"sep": ","})
+    line = csv_line([F.col(c) for c in EVENT_COLUMNS], ",")
     line = F.when(kind == D.MALFORMED, D.malform_csv(line, ",", rng.u("oe_malformed", key))).otherwise(line)
     rows = df.select("_tag", "_key", "_kind", F.col("ts").alias("_s1"), F.col("ev_key").alias("_s2"),
                      "_copy", line.alias("_line"))

@@ -15,7 +15,7 @@ from loyalty.generate.members import with_persona
 from loyalty.generate.rand import at, choose, digits
 from loyalty.generate.reference import Reference, timezone_of
 from loyalty.generate.retail import pick_day
-from loyalty.generate.writer import Feed, monthly_name
+from loyalty.generate.writer import Feed, csv_line, monthly_name
 
 CINEMA_POINTS_PER_DOLLAR = 5
 CINEMA_COLUMNS = ["trans_id", "theatre_id", "theatre_province", "account_id", "trans_local_ts", "item_type",
@@ -76,10 +76,10 @@ def cinema_feed(ctx: Ctx, rows: DataFrame) -> Feed:
     df = (df.withColumn("trans_id", ids.cinema_trans(key))
           .withColumn("account_id", F.when(kind == D.UNKNOWN, ids.unknown_cinema(rng, "cin_unknown", key))
                       .otherwise(F.col("cinema_account")))
-          .withColumn("trans_local_ts", fmt_seconds(win.wall_seconds(day, F.col("sec")), LOCAL_FORMAT))
+          .withColumn("trans_local_ts", fmt_seconds(win.wall_seconds(day, F.col("sec")), LOCAL_FORMAT, win))
           .withColumn("amount", F.when(kind == D.BAD_AMOUNT, D.bad_number(amount, rng.u("cin_bad", key))).otherwise(amount))
           .withColumn("points_earned", F.col("points")))
-    line = F.to_csv(F.struct(*[F.col(c).cast("string") for c in CINEMA_COLUMNS]), {"sep": ";"})
+    line = csv_line([F.col(c) for c in CINEMA_COLUMNS], ";")
     line = F.when(kind == D.MALFORMED, D.malform_csv(line, ";", rng.u("cin_malformed", key))).otherwise(line)
     out = df.select("_tag", "_key", "_kind", "_copy", win.wall_seconds(F.col("day"), F.col("sec")).alias("_s1"), F.col("trans_key").alias("_s2"),
                     line.alias("_line"))

@@ -13,12 +13,11 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 _TWO31 = 2 ** 31
-# An affine map x -> (x * P + C) mod M is a bijection on [0, M) when gcd(P, M) = 1: it turns
-# sequential keys into unique, scrambled-looking ids. M is 10^k or 5 x 10^k, so P must be odd
-# and not a multiple of 5; it is large (decimal arithmetic, exact up to 38 digits) so that
-# neighbouring keys land far apart.
-_PERM_P = 357_913_941_239
-_PERM_C = 7_368_787_411
+# An affine map x -> (x * P + C) mod M is a bijection on [0, M) when gcd(P, M) = 1 (M is 10^k
+# or 5 x 10^k, P a prime other than 2 and 5): unique ids from sequential keys, in long
+# arithmetic (x * P fits a long for every key below 9e13). ``scrambled`` then reverses the
+# fixed-width digits (also a bijection) so that neighbouring keys do not look sequential.
+_PERM_P = 99_991
 
 
 def _cols(keys) -> list:
@@ -88,9 +87,26 @@ def cumulative(weights: Sequence[float]) -> list[float]:
 
 
 def perm(x: Column, modulus: int) -> Column:
-    """A bijection of [0, modulus) (modulus 10^k or 5 x 10^k): unique ids from sequential keys."""
-    scrambled = x.cast("decimal(20,0)") * F.lit(_PERM_P).cast("decimal(12,0)") + F.lit(_PERM_C).cast("decimal(12,0)")
-    return F.pmod(scrambled, F.lit(int(modulus)).cast("decimal(20,0)")).cast("long")
+    """A bijection of [0, modulus) (modulus 10^k or 5 x 10^k): unique ids from sequential keys
+    (long arithmetic; the offset keeps small keys away from zero-padded values)."""
+    offset = int(modulus * 0.3819660113) + 7
+    return F.pmod(x.cast("long") * F.lit(_PERM_P) + F.lit(offset), F.lit(int(modulus)))
+
+
+def perm_wide(x: Column, modulus: int) -> Column:
+    """The same kind of bijection with a multiplier near modulus / golden ratio, so that
+    neighbouring keys land far apart in every digit (exact decimal arithmetic: for ids made
+    once per member, not per row)."""
+    multiplier = int(modulus * 0.6180339887)
+    while multiplier % 2 == 0 or multiplier % 5 == 0:
+        multiplier += 1
+    value = x.cast("decimal(20,0)") * F.lit(multiplier).cast("decimal(20,0)") + F.lit(modulus // 7).cast("decimal(20,0)")
+    return F.pmod(value, F.lit(int(modulus)).cast("decimal(20,0)")).cast("long")
+
+
+def scrambled(text: Column) -> Column:
+    """Fixed-width digits (or hex) reversed: a bijection that hides sequential keys."""
+    return F.reverse(text)
 
 
 def digits(x: Column, width: int) -> Column:

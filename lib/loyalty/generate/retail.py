@@ -15,15 +15,16 @@ from pyspark.sql import functions as F
 from loyalty.generate import ids
 from loyalty.generate import personas as PS
 from loyalty.generate.context import BANNERS, Ctx, Window
-from loyalty.generate.members import with_persona
+from loyalty.generate.members import TENDERS, with_persona
 from loyalty.generate.rand import Rng, at, choose, cumulative
 from loyalty.generate.pools import literal_array
 from loyalty.generate.reference import DEPT_CAT_COUNT, DEPT_CAT_OFFSET, Reference, store_cols
+from loyalty.generate.writer import cents_text
 
 OTHER_STORE_SHARE = 0.15      # trips at a random store of the banner instead of the member's own
 PROMO_PCTS = [0.10, 0.20, 0.25, 0.30]
-TRIP_COLS = ["trip_key", "mid", "card_no", "day", "sec", "b", "store_idx", "is_test", "offer_idx", "cat_target",
-             "min_spend", "n_target", "n_basket", "staples", "st_sh", "pl", "promo", "p_idx", "tender"]
+TRIP_COLS = ["trip_key", "mid", "day", "sec", "b", "store_idx", "is_test", "offer_idx", "cat_target",
+             "min_spend", "n_target", "n_basket", "staples", "st_sh", "pl", "promo", "p_idx", "tender_idx"]
 CDF_BUCKETS = 1000
 
 
@@ -57,6 +58,7 @@ def trips(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame) 
     rng, win, n_st = ctx.rng, ctx.window, ref.stores_per_banner
     mid, k = F.col("mid"), F.col("k")
     m = with_persona(members, ["trips", "basket", "staples", "st_sh", "pl", "promo", "dow_f", "hour_f", "loyal"])
+    m = m.withColumn("tender_idx", (F.array_position(literal_array(TENDERS), F.col("tender")) - 1).cast("int"))
     active = F.col("a_end") - F.col("a_start") + 1
     n = rng.count(F.col("trips") * F.col("trip_mult") * active / 7.0, "n_trips", mid)
     b = F.when(rng.u("trip_banner", mid, k) < F.col("loyal"), F.col("b_idx")).otherwise(1 - F.col("b_idx"))
@@ -73,7 +75,7 @@ def trips(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame) 
                .withColumn("min_spend", F.lit(None).cast("int")).withColumn("n_target", F.lit(0))
                .withColumn("n_basket", F.greatest(F.lit(1), F.round(F.col("basket") * (F.lit(0.35) + rng.u("basket", mid, k) * 1.3))).cast("int"))
                .select(*TRIP_COLS))
-    conv = (with_persona(conversions.join(members.select("mid", "card_no", "b_idx", "home_store", "alt_store", "tender", "p_idx"), "mid"),
+    conv = (with_persona(conversions.join(m.select("mid", "b_idx", "home_store", "alt_store", "tender_idx", "p_idx"), "mid"),
                          ["basket", "staples", "st_sh", "pl", "promo"])
             .withColumn("trip_key", mid * (1 << 20) + ids.CONVERSION_SLOT + F.col("offer_idx"))
             .withColumn("day", F.col("conv_day")).withColumn("sec", F.col("conv_sec"))
@@ -86,7 +88,6 @@ def trips(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame) 
     test = (ctx.spark.range(win.days * 2, numPartitions=1)
             .withColumn("trip_key", F.lit(ids.TEST_RECEIPT_BASE) + t)
             .withColumn("mid", rng.below(ctx.params.members, "test_member", t).cast("long"))
-            .withColumn("card_no", ids.card_no(F.col("mid")))
             .withColumn("day", F.floor(t / 2).cast("int"))
             .withColumn("sec", (rng.between(9, 17, "test_h", t) * 3600 + rng.below(3600, "test_s", t)).cast("int"))
             .withColumn("b", F.lit(0)).withColumn("store_idx", F.lit(ref.test_store_idx)).withColumn("is_test", F.lit(True))
@@ -94,10 +95,9 @@ def trips(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame) 
             .withColumn("min_spend", F.lit(None).cast("int")).withColumn("n_target", F.lit(0))
             .withColumn("n_basket", (1 + rng.below(4, "test_lines", t)).cast("int"))
             .withColumn("staples", F.lit(1.0)).withColumn("st_sh", F.lit(0.0)).withColumn("pl", F.lit(0.3))
-            .withColumn("promo", F.lit(0.0)).withColumn("p_idx", F.lit(len(PS.PERSONAS))).withColumn("tender", F.lit("DEBIT"))
+            .withColumn("promo", F.lit(0.0)).withColumn("p_idx", F.lit(len(PS.PERSONAS))).withColumn("tender_idx", F.lit(0))
             .select(*TRIP_COLS))
-    return (regular.unionByName(conv).unionByName(test)
-            .withColumn("receipt_id", ids.receipt_id(at(list(BANNERS), F.col("b")), F.col("trip_key"))))
+    return regular.unionByName(conv).unionByName(test)
 
 
 def lines(ctx: Ctx, trips_df: DataFrame, ref: Reference) -> DataFrame:
@@ -121,7 +121,7 @@ def lines(ctx: Ctx, trips_df: DataFrame, ref: Reference) -> DataFrame:
     pos = at(ref.grp_offset, grp) + F.pmod(h_prod, at(ref.grp_count, grp).cast("long")).cast("int")
     df = df.withColumn("_cat", cat).withColumn("pid", F.element_at(literal_array(ref.group_pids), pos + 1).cast("long"))
     product = lambda k: F.element_at(literal_array(ref.product_table[k]), F.col("pid").cast("int") + 1)   # noqa: E731
-    df = df.withColumns({k: product(k) for k in ("cat_idx", "cents", "new_cents", "changed", "upc")})
+    df = df.withColumns({k: product(k) for k in ("cents", "new_cents", "changed")})
     unit = F.when(F.col("changed") & (F.col("day") >= ref.price_change_day), F.col("new_cents")).otherwise(F.col("cents"))
     qty_target = F.greatest(F.lit(1), F.ceil(F.col("min_spend") * 100.0 / F.col("n_target") / F.col("unit_cents")))
     qty = F.when(F.col("is_target"), qty_target).otherwise(choose(rng.u("qty", key, ln), [80, 14, 4, 2]) + 1).cast("int")
@@ -131,27 +131,50 @@ def lines(ctx: Ctx, trips_df: DataFrame, ref: Reference) -> DataFrame:
           .withColumn("qty", qty)
           .withColumn("discount_cents", F.when(promo, F.floor(F.col("qty") * F.col("unit_cents") * pct)).otherwise(F.lit(0)).cast("long"))
           .withColumn("line_cents", (F.col("qty") * F.col("unit_cents") - F.col("discount_cents")).cast("long")))
+    # numbers only: the strings of a receipt (ids, store, tender) are derived once per receipt downstream
+    return df.select("trip_key", "mid", "b", "store_idx", "day", "sec", "is_test", "offer_idx", "tender_idx", "line_no",
+                     "pid", "is_target", "qty", "unit_cents", "discount_cents", "line_cents")
+
+
+RECEIPT_KEYS = ["trip_key", "mid", "b", "store_idx", "day", "sec", "is_test", "offer_idx", "tender_idx"]
+
+
+def receipt_cols(ctx: Ctx, ref: Reference) -> dict:
+    """A receipt's strings and times from its numeric attributes (pure functions)."""
     store = store_cols(ref.store_province, ref.stores_per_banner, F.col("store_idx"))
-    local = ctx.window.wall_seconds(F.col("day"), F.col("sec"))
-    return (df.withColumns({"store_id": store["store_id"], "timezone": store["timezone"]})
-            .withColumn("banner", at(list(BANNERS), F.col("b")))
-            .select("trip_key", "receipt_id", "mid", "card_no", "banner", "store_id", "timezone", "day", "sec", local.alias("local_sec"),
-                    "is_test", "offer_idx", "tender", "line_no", "upc", "cat_idx", "is_target", "qty", "unit_cents",
-                    "discount_cents", "line_cents"))
+    banner = at(list(BANNERS), F.col("b"))
+    return {"banner": banner, "store_id": store["store_id"], "timezone": store["timezone"],
+            "receipt_id": ids.receipt_id(banner, F.col("trip_key")), "card_no": ids.card_no(F.col("mid")),
+            "tender": at(list(TENDERS), F.col("tender_idx")),
+            "local_sec": ctx.window.wall_seconds(F.col("day"), F.col("sec"))}
+
+
+def valumart_items(lines: DataFrame, ref: Reference) -> DataFrame:
+    """ValuMart's nested receipt lines, per receipt (trip_key): the JSON array's inside, in
+    dollars, built by hand (the values never need escaping) and ordered by line number."""
+    upc = F.element_at(literal_array(ref.product_table["upc"]), F.col("pid").cast("int") + 1)
+    item = F.concat(F.lit('{"lineNo":'), F.col("line_no").cast("string"), F.lit(',"upc":"'), upc,
+                    F.lit('","qty":'), F.col("qty").cast("string"),
+                    F.lit(',"unitPrice":'), cents_text(F.col("unit_cents")),
+                    F.lit(',"discount":'), cents_text(F.col("discount_cents")),
+                    F.lit(',"amount":'), cents_text(F.col("line_cents")), F.lit("}"))
+    ordered = F.array_sort(F.collect_list(F.struct(F.col("line_no"), item.alias("j"))))
+    return (lines.filter("b = 1").groupBy("trip_key")
+            .agg(F.concat_ws(",", F.transform(ordered, lambda x: x["j"])).alias("items_json")))
 
 
 def build(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame):
-    """Stage the receipt lines and the receipts (one row per receipt, with totals, UTC
-    time and points earned: 10 points per dollar of the net total)."""
+    """Stage the receipt lines, the receipts (one row per receipt, with totals, UTC time and
+    points earned: 10 points per dollar of the net total) and ValuMart's nested receipts."""
     lines_df = ctx.stage(lines(ctx, trips(ctx, members, ref, conversions), ref), "retail_lines")
+    nested = ctx.stage(valumart_items(lines_df, ref), "valumart_receipts")
     local = F.col("local_sec")
     utc = F.unix_seconds(F.to_utc_timestamp(F.timestamp_seconds(local), F.col("timezone")))
-    same = ("receipt_id", "mid", "card_no", "banner", "store_id", "timezone", "day", "sec", "local_sec", "is_test",
-            "offer_idx", "tender")           # identical on every line of a receipt
-    receipts = (lines_df.groupBy("trip_key")
-                .agg(*[F.first(c).alias(c) for c in same], F.sum("line_cents").alias("total_cents"),
+    receipts = (lines_df.groupBy("trip_key")     # the receipt's attributes repeat on each of its lines
+                .agg(*[F.first(c).alias(c) for c in RECEIPT_KEYS[1:]], F.sum("line_cents").alias("total_cents"),
                      F.sum(F.when(F.col("is_target"), F.col("line_cents")).otherwise(0)).alias("target_cents"),
                      F.count("*").alias("n_lines"))
+                .withColumns(receipt_cols(ctx, ref))
                 .withColumn("utc_sec", utc)
                 .withColumn("points", F.floor(F.col("total_cents") / 10).cast("long")))
-    return lines_df, ctx.stage(receipts, "retail_receipts")
+    return lines_df, ctx.stage(receipts, "retail_receipts"), nested

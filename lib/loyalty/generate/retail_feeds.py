@@ -12,9 +12,12 @@ from pyspark.sql import functions as F
 
 from loyalty.generate import defects as D
 from loyalty.generate import ids
-from loyalty.generate.context import LOCAL_FORMAT, Ctx, Window, fmt_seconds
+from loyalty.generate.context import ISO_LOCAL_FORMAT, LOCAL_FORMAT, Ctx, Window, fmt_seconds
+from loyalty.generate.pools import literal_array
 from loyalty.generate.rand import at, choose
-from loyalty.generate.writer import Feed, monthly_name
+from loyalty.generate.reference import Reference
+from loyalty.generate.retail import receipt_cols
+from loyalty.generate.writer import Feed, cents_text, csv_line, monthly_name
 
 FRESHMART_COLUMNS = ["receipt_no", "store_no", "card_no", "txn_local_ts", "line_no", "upc", "qty",
                      "unit_price_cents", "line_amount_cents", "discount_cents", "tender_type"]
@@ -39,11 +42,12 @@ def _receipt_kinds(ctx: Ctx, salt: str, kinds) -> Column:
         D.pick_kind(ctx.rng, salt, ctx.params.defect_rate, kinds, F.col("trip_key")))
 
 
-def freshmart_feed(ctx: Ctx, lines: DataFrame) -> Feed:
+def freshmart_feed(ctx: Ctx, lines: DataFrame, ref: Reference) -> Feed:
     rng, win = ctx.rng, ctx.window
     key, ln = F.col("trip_key"), F.col("line_no")
     first_new = new_column_from(win)
-    df = (lines.filter("banner = 'FRESHMART'")
+    upc = F.element_at(literal_array(ref.product_table["upc"]), F.col("pid").cast("int") + 1)
+    df = (lines.filter("b = 0").withColumns(receipt_cols(ctx, ref)).withColumn("upc", upc)
           .withColumn("_kind", _receipt_kinds(ctx, "freshmart", [D.DUPLICATE, D.UNKNOWN, D.FUTURE])))
     df = df.withColumn("_kind", F.coalesce(F.col("_kind"), D.pick_kind(rng, "freshmart_line", ctx.params.defect_rate,
                                                                          [D.MALFORMED, D.BAD_AMOUNT], key, ln)))
@@ -56,15 +60,14 @@ def freshmart_feed(ctx: Ctx, lines: DataFrame) -> Feed:
     df = (df.withColumn("receipt_no", F.col("receipt_id"))
           .withColumn("store_no", F.col("store_id"))
           .withColumn("card_no", F.when(kind == D.UNKNOWN, ids.unknown_card(rng, "fm_unknown", key)).otherwise(F.col("card_no")))
-          .withColumn("txn_local_ts", fmt_seconds(win.wall_seconds(day, F.col("sec")), LOCAL_FORMAT))
+          .withColumn("txn_local_ts", fmt_seconds(win.wall_seconds(day, F.col("sec")), LOCAL_FORMAT, win))
           .withColumn("unit_price_cents", F.col("unit_cents"))
           .withColumn("line_amount_cents", F.when(kind == D.BAD_AMOUNT, D.bad_number(amount, rng.u("fm_bad", key, ln)))
                       .otherwise(amount))
           .withColumn("tender_type", F.col("tender"))
           .withColumn(NEW_COLUMN, fulfil))
-    base = [F.col(c).cast("string") for c in FRESHMART_COLUMNS]
-    line = F.when(F.col("_tag") >= first_new, F.to_csv(F.struct(*base, F.col(NEW_COLUMN)), {"sep": ","}))\
-        .otherwise(F.to_csv(F.struct(*base), {"sep": ","}))
+    base = [F.col(c) for c in FRESHMART_COLUMNS]
+    line = F.when(F.col("_tag") >= first_new, csv_line(base + [F.col(NEW_COLUMN)], ",")).otherwise(csv_line(base, ","))
     line = F.when(kind == D.MALFORMED, D.malform_csv(line, ",", rng.u("fm_malformed", key, ln))).otherwise(line)
     out = df.select("_tag", "_key", "_kind", "_copy", F.col("local_sec").alias("_s1"), F.col("trip_key").alias("_s2"),
                     F.col("line_no").alias("_s3"), line.alias("_line"))
@@ -76,23 +79,16 @@ def freshmart_feed(ctx: Ctx, lines: DataFrame) -> Feed:
                 header=header, file_kinds={D.NEW_COLUMN: lambda tag: tag >= first_new})
 
 
-def valumart_feed(ctx: Ctx, lines: DataFrame) -> Feed:
+def valumart_feed(ctx: Ctx, receipts: DataFrame, items: DataFrame) -> Feed:
+    """``receipts``: the staged receipts; ``items``: the staged valumart_items."""
     rng, win = ctx.rng, ctx.window
     key = F.col("trip_key")
-    dollars = lambda c: (c / 100).cast("decimal(10,2)")   # noqa: E731
-    item = F.struct(F.col("line_no").alias("lineNo"), F.col("upc"), F.col("qty"),
-                    dollars(F.col("unit_cents")).alias("unitPrice"), dollars(F.col("discount_cents")).alias("discount"),
-                    dollars(F.col("line_cents")).alias("amount"))
-    receipts = (lines.filter("banner = 'VALUMART'")
-                .groupBy("trip_key")        # one long key: the rest of the receipt is the same on every line
-                .agg(*[F.first(c).alias(c) for c in ("receipt_id", "mid", "card_no", "store_id", "timezone", "day", "sec",
-                                                     "local_sec", "is_test", "tender")],
-                     F.array_sort(F.collect_list(item)).alias("items"), F.sum("line_cents").alias("total_cents")))
+    df = receipts.filter("banner = 'VALUMART'").join(items, "trip_key")
     late = late_month(win)
     tag = win.month_col(F.col("day"))
     is_late = (tag == late) & (F.dayofmonth(win.date_col(F.col("day"))) >= LATE_FROM_DAY)
-    df = (receipts.withColumn("_kind", _receipt_kinds(ctx, "valumart", [D.DUPLICATE, D.UNKNOWN, D.FUTURE, D.BAD_AMOUNT,
-                                                                         D.MALFORMED]))
+    df = (df.withColumn("_kind", _receipt_kinds(ctx, "valumart", [D.DUPLICATE, D.UNKNOWN, D.FUTURE, D.BAD_AMOUNT,
+                                                                   D.MALFORMED]))
           .withColumn("_tag", F.when(is_late, F.lit(f"{late}_late")).otherwise(tag)).withColumn("_key", key))
     df = D.move_copies(D.with_duplicates(df), rng, "valumart", win.month_tags)
     kind = F.col("_kind")
@@ -103,14 +99,14 @@ def valumart_feed(ctx: Ctx, lines: DataFrame) -> Feed:
                        F.lit(":"), F.lpad(F.pmod(F.abs(offset) / 60, F.lit(60)).cast("int").cast("string"), 2, "0"))
     method = F.when(F.col("tender") == "CREDIT", at(["VISA", "MASTERCARD"], rng.below(2, "vm_card", key)))\
         .when(F.col("tender") == "MOBILE", "APPLE_PAY").otherwise(F.col("tender"))
-    total = dollars(F.col("total_cents"))
-    body = F.struct(F.col("receipt_id").alias("receiptId"), F.col("store_id").alias("storeCode"),
-                    F.when(kind == D.UNKNOWN, ids.unknown_card(rng, "vm_unknown", key)).otherwise(F.col("card_no"))
-                    .alias("loyaltyId"),
-                    F.concat(fmt_seconds(wall, "yyyy-MM-dd'T'HH:mm:ss"), off_txt).alias("timestamp"),
-                    F.lit("CAD").alias("currency"), total.alias("total"), F.col("items"),
-                    F.struct(method.alias("method"), total.alias("amount")).alias("payment"))
-    line = F.to_json(body)
+    total = cents_text(F.col("total_cents"))
+    card = F.when(kind == D.UNKNOWN, ids.unknown_card(rng, "vm_unknown", key)).otherwise(F.col("card_no"))
+    stamp = F.concat(fmt_seconds(wall, ISO_LOCAL_FORMAT, win), off_txt)
+    # hand-built JSON in the order of conf/sources.yaml: every value is an id, code, time or number
+    line = F.concat(F.lit('{"receiptId":"'), F.col("receipt_id"), F.lit('","storeCode":"'), F.col("store_id"),
+                    F.lit('","loyaltyId":"'), card, F.lit('","timestamp":"'), stamp,
+                    F.lit('","currency":"CAD","total":'), total, F.lit(',"items":['), F.col("items_json"),
+                    F.lit('],"payment":{"method":"'), method, F.lit('","amount":'), total, F.lit("}}"))
     line = (F.when(kind == D.BAD_AMOUNT, D.bad_json_number(line, "total", rng.u("vm_bad", key)))
             .when(kind == D.MALFORMED, D.malform_json(line, rng.u("vm_malformed", key))).otherwise(line))
     out = df.select("_tag", "_key", "_kind", "_copy", F.col("local_sec").alias("_s1"),
