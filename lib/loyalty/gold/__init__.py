@@ -1,0 +1,1 @@
+"""Gold layer: point-in-time member features and KPI marts (docs/gold.md)."""

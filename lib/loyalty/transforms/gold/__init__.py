@@ -1,0 +1,1 @@
+"""Gold transforms: DataFrame in, DataFrame out. No reads, writes, clocks or config here."""
