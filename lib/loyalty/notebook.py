@@ -1,0 +1,73 @@
+"""What the notebooks share: a session and config from the environment, and safe ways to bring
+small results to pandas. Notebooks hold presentation only; the logic lives in lib/loyalty.
+
+Environment: LOYALTY_ENV (default ``local``) and LOYALTY_SET (``key=value`` overrides separated
+by ``;``, e.g. ``data_root=/tmp/demo``), so the same notebook runs on the demo lake, on a
+cluster, and in the test suite.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from loyalty import conf, lake
+from loyalty.conf import Config
+from loyalty.spark import build_session
+
+MAX_PANDAS_ROWS = 100_000
+
+
+class TooLarge(ValueError):
+    """A result too big to bring to the driver."""
+
+
+def setup(app: str = "notebook") -> tuple[SparkSession, Config]:
+    """(spark, cfg) for a notebook; reuses a running session."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    overrides = [s.strip() for s in os.environ.get("LOYALTY_SET", "").split(";") if s.strip()]
+    cfg = conf.load(os.environ.get("LOYALTY_ENV", "local"), overrides)
+    active = SparkSession.getActiveSession()
+    return (active or build_session(app, cfg)), cfg
+
+
+def small(df: DataFrame, max_rows: int = MAX_PANDAS_ROWS) -> pd.DataFrame:
+    """``df`` as pandas, refusing (without collecting) when it has more than ``max_rows`` rows.
+    Use it for aggregates and samples, never for member-level tables."""
+    n = df.limit(max_rows + 1).count()
+    if n > max_rows:
+        raise TooLarge(f"{n:,}+ rows is more than {max_rows:,}: aggregate or sample first")
+    return df.toPandas()
+
+
+def as_of_dates(spark: SparkSession, cfg: Config, table: str = "gold.member_features") -> list:
+    """The as_of snapshots present in a gold table (one small row per snapshot), oldest first."""
+    rows = lake.read(spark, cfg, table).select("as_of").distinct().orderBy("as_of").collect()
+    return [r["as_of"] for r in rows]
+
+
+def latest(spark: SparkSession, cfg: Config, table: str = "gold.member_features") -> DataFrame:
+    """The latest as_of snapshot of a gold table."""
+    dates = as_of_dates(spark, cfg, table)
+    if not dates:
+        raise lake.LakeError(f"{table} has no snapshot yet: run build_gold")
+    return lake.read(spark, cfg, table).where(F.col("as_of") == F.lit(dates[-1]))
+
+
+def delta_to_pandas(cfg: Config, table: str, sql: str = "SELECT * FROM t", version: int | None = None,
+                    max_rows: int = MAX_PANDAS_ROWS) -> pd.DataFrame:
+    """Run ``sql`` over a gold table with delta-rs (no Spark) and return pandas; the table is
+    registered as ``t``. For small results: the row count is checked before conversion."""
+    import pyarrow as pa
+    from deltalake import QueryBuilder
+
+    dt = lake.delta_table(cfg, table, version=version)
+    bounded = f"SELECT * FROM ({sql}) AS q LIMIT {max_rows + 1}"
+    result = pa.table(QueryBuilder().register("t", dt).execute(bounded).read_all())
+    if result.num_rows > max_rows:
+        raise TooLarge(f"more than {max_rows:,} rows: aggregate in the SQL first")
+    return result.to_pandas()
