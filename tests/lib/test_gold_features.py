@@ -73,6 +73,7 @@ def silver_tables(spark):
     offer_events = spark.createDataFrame([
         ("O1", "F1", "M1", "ISSUED", d("2026-09-01"), False), ("O2", "F1", "M1", "REDEEMED", d("2026-09-05"), False),
         ("O3", "F2", "M1", "ISSUED", d("2026-10-01"), False), ("O4", "F2", "M2", "ISSUED", d("2026-10-01"), True),
+        ("O5", "F3", "M1", "REDEEMED", d("2026-10-02"), False),      # its ISSUED event is missing
     ], "event_id string, offer_id string, member_id string, event_type string, event_date date, is_holdout boolean")
     return {"silver.members": members, "silver.transactions": transactions, "silver.transaction_lines": lines,
             "silver.products": products, "silver.partner_transactions": partner_txns, "silver.points_ledger": ledger,
@@ -118,7 +119,8 @@ def test_features_hand_checked(spark):
     assert (m1["digital_sessions_90d"], m1["email_opens_90d"], m1["email_clicks_90d"], m2["push_opens_90d"]) == (1, 1, 1, 1)
     # Trips on Friday 18h, Monday 18h, Saturday 9h: Monday wins the tie with Friday (earlier ISO day).
     assert (m1["preferred_dow"], m1["preferred_hour"]) == (1, 18)
-    assert (m1["offers_issued_365d"], m1["offers_redeemed_365d"], m1["offer_redemption_rate"]) == (2, 1, 0.5)
+    # F1 issued and redeemed, F2 issued only, F3 redeemed without an issue event: rate = 1 of 2 issued.
+    assert (m1["offers_issued_365d"], m1["offers_redeemed_365d"], m1["offer_redemption_rate"]) == (2, 2, 0.5)
     assert m2["offers_issued_365d"] == 0                       # holdout excluded
     assert m1["is_active_90d"] and m2["is_active_90d"]
     assert m2["home_banner"] == "VALUMART" and m2["spend_share_valumart"] == 1.0

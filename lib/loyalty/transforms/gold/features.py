@@ -182,14 +182,21 @@ def preferred_times(transactions: DataFrame, as_of: date, p: FeatureParams) -> D
 
 
 def offer_features(offer_events: DataFrame, as_of: date, p: FeatureParams) -> DataFrame:
-    """Offers issued and redeemed in the year (holdout excluded) and the redemption rate."""
+    """Offers issued and redeemed in the year (holdout excluded), and the redemption rate: the
+    share of the issued offers that were redeemed (a redemption whose issue event is missing
+    counts as redeemed, not towards the rate)."""
     ev = before(offer_events.where(F.col("member_id").isNotNull() & ~F.coalesce(F.col("is_holdout"), F.lit(False))),
                 "event_date", as_of, p.year)
-    out = ev.groupBy("member_id").agg(
-        F.countDistinct(F.when(F.col("event_type") == "ISSUED", F.col("offer_id"))).alias("offers_issued_365d"),
-        F.countDistinct(F.when(F.col("event_type") == "REDEEMED", F.col("offer_id"))).alias("offers_redeemed_365d"))
-    return out.withColumn("offer_redemption_rate",
-                          _share(F.col("offers_redeemed_365d").cast("double"), F.col("offers_issued_365d").cast("double")))
+    per_offer = ev.groupBy("member_id", "offer_id").agg(
+        F.max((F.col("event_type") == "ISSUED").cast("int")).alias("_issued"),
+        F.max((F.col("event_type") == "REDEEMED").cast("int")).alias("_redeemed"))
+    out = per_offer.groupBy("member_id").agg(
+        F.sum("_issued").cast("long").alias("offers_issued_365d"),
+        F.sum("_redeemed").cast("long").alias("offers_redeemed_365d"),
+        F.sum(F.col("_issued") * F.col("_redeemed")).cast("double").alias("_issued_redeemed"))
+    return (out.withColumn("offer_redemption_rate", _share(F.col("_issued_redeemed"),
+                                                           F.col("offers_issued_365d").cast("double")))
+            .drop("_issued_redeemed"))
 
 
 def rfm_thresholds_input(features: DataFrame) -> DataFrame:
