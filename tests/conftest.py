@@ -37,3 +37,30 @@ def cfg(tmp_path):
 @pytest.fixture(autouse=True)
 def _mlflow_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+
+
+@pytest.fixture(scope="session")
+def tiny_lake(spark, tmp_path_factory):
+    """generate_feeds -> ingest_bronze -> build_silver through the jobs' entrypoints, once per
+    session on a temporary data root (250 members x 40 days): (cfg, job args)."""
+    from jobs import build_silver, generate_feeds, ingest_bronze
+
+    root = tmp_path_factory.mktemp("e2e")
+    args = ["--env", "test", "--set", f"data_root={root}"]
+    assert generate_feeds.main(args + ["--members", "250", "--days", "40"]) == 0
+    assert ingest_bronze.main(args) == 0
+    assert build_silver.main(args) == 0
+    return conf.load("test", [f"data_root={root}"]), args
+
+
+GOLD_AS_OF = ["2026-10-15", "2026-11-01"]
+
+
+@pytest.fixture(scope="session")
+def tiny_gold(tiny_lake):
+    """build_gold on the tiny lake for two snapshots (features for both, KPI marts for the last)."""
+    from jobs import build_gold
+
+    cfg, args = tiny_lake
+    assert build_gold.main(args + ["--as-of", ",".join(GOLD_AS_OF)]) == 0
+    return cfg, args

@@ -19,13 +19,8 @@ SILVER = ["stores", "products", "members", "member_links", "transactions", "tran
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    args = ["--env", "test", "--set", f"data_root={root}"]
-    assert generate_feeds.main(args + ["--members", "250", "--days", "40"]) == 0
-    assert ingest_bronze.main(args) == 0
-    assert build_silver.main(args) == 0
-    return conf.load("test", [f"data_root={root}"]), args
+def pipeline(tiny_lake):
+    return tiny_lake
 
 
 def delta_rs_count(path):
