@@ -12,7 +12,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
-.PHONY: help check-java install demo test generate ingest silver clean-data
+.PHONY: help check-java install demo test generate ingest silver gold clean-data mlflow-ui
 
 help:
 	@echo "make demo   - set up .venv, generate demo feeds, run the pipeline locally"
@@ -38,6 +38,7 @@ demo: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
 	./spark-submit.sh ingest_bronze --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
+	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
@@ -48,8 +49,14 @@ ingest: install
 silver: install
 	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
 
+gold: install
+	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
+
 test: install
 	$(PY) -m pytest -q tests
 
 clean-data:
 	rm -rf data
+
+mlflow-ui: install
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
