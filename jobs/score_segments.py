@@ -1,0 +1,53 @@
+"""Score members with the champion segment model (by alias): member_segments, segment_profiles, segment_migration."""
+
+from __future__ import annotations
+
+import sys
+
+from loyalty import cli
+from loyalty.ml import segments
+from loyalty.spark import spark_session
+
+
+def parse_args():
+    p = cli.parser("score_segments", __doc__)
+    p.add_argument("--as-of", default="", help="snapshot(s) of gold.member_features to score, YYYY-MM-DD, "
+                                               "comma-separated for several (default: the latest as_of present)")
+    p.add_argument("--all", action="store_true",
+                   help="score every snapshot present in gold.member_features, oldest first (migration needs two)")
+    return p
+
+
+def main(argv=None) -> int:
+    def body(args, cfg) -> int:
+        s = segments.settings(cfg)
+        report = cli.Report("score_segments")
+        with spark_session("score_segments", cfg) as spark:
+            if args.all:
+                dates = segments.available_as_of(spark, cfg)
+                if not dates:
+                    raise segments.SegmentsError("gold.member_features has no snapshot: run build_gold first")
+            else:
+                values = [v.strip() for v in args.as_of.split(",") if v.strip()] or [""]
+                dates = sorted({segments.resolve_as_of(spark, cfg, v) for v in values})
+            for as_of in dates:
+                for r in segments.score(spark, cfg, as_of, s):
+                    report.add(**r)
+        report.log_summary()
+        return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
+
+    return cli.run_main("score_segments", argv, parse_args(), _user_errors(body))
+
+
+def _user_errors(body):
+    """No champion yet, a missing table or snapshot: one-line failures, not tracebacks."""
+    def wrapped(args, cfg):
+        try:
+            return body(args, cfg)
+        except (LookupError, segments.SegmentsError) as exc:
+            raise cli.UserError(str(exc)) from exc
+    return wrapped
+
+
+if __name__ == "__main__":
+    sys.exit(main())
