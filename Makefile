@@ -12,11 +12,13 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
-.PHONY: help check-java install demo test generate ingest silver gold clean-data mlflow-ui
+.PHONY: help check-java install demo test generate ingest silver gold models clean-data mlflow-ui
 
 help:
 	@echo "make demo   - set up .venv, generate demo feeds, run the pipeline locally"
 	@echo "make test   - set up .venv and run the test suite"
+	@echo "make generate | ingest | silver | gold | models - one stage of the demo pipeline"
+	@echo "make mlflow-ui  - MLflow UI on the local store (http://127.0.0.1:5000)"
 	@echo "make clean-data - delete ./data (landing, lake, truth, mlflow)"
 	@echo "Options: ENV=local|cluster  SET='generator.members=200000 data_root=/big/disk'"
 
@@ -39,6 +41,10 @@ demo: install
 	./spark-submit.sh ingest_bronze --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
+	./spark-submit.sh train_segments --env $(ENV) $(SETARGS)
+	./spark-submit.sh score_segments --env $(ENV) $(SETARGS) --all
+	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
+	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
@@ -51,6 +57,12 @@ silver: install
 
 gold: install
 	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
+
+models: install
+	./spark-submit.sh train_segments --env $(ENV) $(SETARGS)
+	./spark-submit.sh score_segments --env $(ENV) $(SETARGS) --all
+	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
+	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
 
 test: install
 	$(PY) -m pytest -q tests
