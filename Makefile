@@ -43,6 +43,7 @@ demo: install
 	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
 	./spark-submit.sh train_segments --env $(ENV) $(SETARGS)
 	./spark-submit.sh score_segments --env $(ENV) $(SETARGS) --all
+	$(PY) benchmarks/segments_vs_personas.py --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
 
