@@ -36,17 +36,8 @@ def main(argv=None) -> int:
         report.log_summary()
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
-    return cli.run_main("score_segments", argv, parse_args(), _user_errors(body))
-
-
-def _user_errors(body):
-    """No champion yet, a missing table or snapshot: one-line failures, not tracebacks."""
-    def wrapped(args, cfg):
-        try:
-            return body(args, cfg)
-        except (LookupError, segments.SegmentsError) as exc:
-            raise cli.UserError(str(exc)) from exc
-    return wrapped
+    return cli.run_main("score_segments", argv, parse_args(), body,
+                        expected=(LookupError, segments.SegmentsError))
 
 
 if __name__ == "__main__":

@@ -39,17 +39,8 @@ def main(argv=None) -> int:
         report.log_summary()
         return cli.EXIT_OK
 
-    return cli.run_main("train_recommender", argv, parse_args(), _user_errors(body))
-
-
-def _user_errors(body):
-    """Missing inputs and an empty training window are one-line failures, not tracebacks."""
-    def wrapped(args, cfg):
-        try:
-            return body(args, cfg)
-        except (LookupError, recommend.RecommenderError) as exc:
-            raise cli.UserError(str(exc)) from exc
-    return wrapped
+    return cli.run_main("train_recommender", argv, parse_args(), body,
+                        expected=(LookupError, recommend.RecommenderError))
 
 
 if __name__ == "__main__":

@@ -33,17 +33,8 @@ def main(argv=None) -> int:
         report.log_summary()
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
-    return cli.run_main("train_segments", argv, parse_args(), _user_errors(body))
-
-
-def _user_errors(body):
-    """A missing table or snapshot is a one-line failure, not a traceback."""
-    def wrapped(args, cfg):
-        try:
-            return body(args, cfg)
-        except segments.SegmentsError as exc:
-            raise cli.UserError(str(exc)) from exc
-    return wrapped
+    return cli.run_main("train_segments", argv, parse_args(), body,
+                        expected=(segments.SegmentsError,))
 
 
 if __name__ == "__main__":

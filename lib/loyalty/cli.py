@@ -76,8 +76,10 @@ def _fmt(value) -> str:
 
 
 def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
-             body: Callable[[argparse.Namespace, conf.Config], int]) -> int:
-    """Parse args, load conf, run ``body``; expected errors become one logged line."""
+             body: Callable[[argparse.Namespace, conf.Config], int],
+             expected: tuple[type[BaseException], ...] = ()) -> int:
+    """Parse args, load conf, run ``body``; expected errors (bad conf, UserError, LakeError and the
+    job's own ``expected`` types, e.g. no champion model yet) become one logged line, exit 1."""
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
@@ -87,7 +89,7 @@ def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
         return EXIT_USAGE
     try:
         return body(args, cfg)
-    except (conf.ConfigError, UserError) as exc:
+    except (conf.ConfigError, UserError, *expected) as exc:
         log.error("%s failed: %s", job, exc)
         return EXIT_FAILED
     except Exception as exc:  # lake conflicts and the like carry their own clear message
