@@ -1,10 +1,10 @@
 from setuptools import find_packages, setup
 
-# Runtime pins: delta-spark 4.4.1 pins pyspark 4.2.0; pandas<3 because pyspark warns on
+# Runtime pins: delta-spark 4.4.0 needs pyspark <= 4.2.0; pandas<3 because pyspark warns on
 # every pandas path with pandas 3; sqlalchemy<2.1 keeps MLflow quiet.
 INSTALL_REQUIRES = [
     "pyspark==4.2.0",
-    "delta-spark==4.4.1",
+    "delta-spark==4.4.0",   # its jars, io.delta:delta-spark_2.13:4.4.0, are on Maven Central (4.4.1 is not)
     "deltalake>=1.6,<1.7",
     "pyarrow>=15",
     "pyyaml>=6",

@@ -93,7 +93,26 @@ export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$py}"
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}"
 
+# The lake backend's launch settings (delta-spark: Delta's Maven package, resolved into Spark's
+# Ivy cache on first use), one key=value per line.
+launcher_conf="$(PYTHONPATH="$here/lib" LOYALTY_CONF_DIR="$here/conf" "$py" - "$env_name" "${args[@]}" <<'PY'
+import sys
+from loyalty import conf
+env, rest = sys.argv[1], sys.argv[2:]
+sets = [rest[i + 1] for i, a in enumerate(rest) if a == "--set" and i + 1 < len(rest)]
+sets += [a[len("--set="):] for a in rest if a.startswith("--set=")]
+try:
+    from loyalty.spark import launcher_conf
+    for key, value in launcher_conf(conf.load(env, sets)).items():
+        print(f"{key}={value}")
+except conf.ConfigError as exc:
+    print(f"configuration error: {exc}", file=sys.stderr)
+    sys.exit(2)
+PY
+)"
+
 extra=()
+while IFS= read -r line; do [[ -n "$line" ]] && extra+=(--conf "$line"); done <<< "$launcher_conf"
 [[ -n "$driver_memory" ]] && extra+=(--driver-memory "$driver_memory")
 [[ "$master" == spark://* ]] && extra+=(--conf spark.driver.host="${SPARK_DRIVER_HOST:-127.0.0.1}")
 

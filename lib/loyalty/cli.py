@@ -16,6 +16,7 @@ from loyalty import conf
 log = logging.getLogger("loyalty")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BUSY = 75   # EX_TEMPFAIL: another run of this job holds its lease on the lake; try again later
 
 
 class UserError(Exception):
@@ -77,9 +78,11 @@ def _fmt(value) -> str:
 
 def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
              body: Callable[[argparse.Namespace, conf.Config], int],
-             expected: tuple[type[BaseException], ...] = ()) -> int:
-    """Parse args, load conf, run ``body``; expected errors (bad conf, UserError, LakeError and the
-    job's own ``expected`` types, e.g. no champion model yet) become one logged line, exit 1."""
+             expected: tuple[type[BaseException], ...] = (), lease: bool = True) -> int:
+    """Parse args, load conf, take the job's lease on the lake (``lease=False`` for a job that
+    writes nothing), run ``body``; expected errors (bad conf, UserError, LakeError and the job's
+    own ``expected`` types, e.g. no champion model yet) become one logged line, exit 1. A live
+    lease held by another run of the job: one line, exit ``EXIT_BUSY``."""
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
@@ -87,8 +90,16 @@ def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
     except conf.ConfigError as exc:
         log.error("configuration error: %s", exc)
         return EXIT_USAGE
+    from loyalty.lake import LeaseTakenError
+    from loyalty.lake import lease as hold_lease
     try:
-        return body(args, cfg)
+        if not lease:
+            return body(args, cfg)
+        with hold_lease(cfg, job):
+            return body(args, cfg)
+    except LeaseTakenError as exc:
+        log.error("%s not started: %s", job, exc)
+        return EXIT_BUSY
     except (conf.ConfigError, UserError, *expected) as exc:
         log.error("%s failed: %s", job, exc)
         return EXIT_FAILED

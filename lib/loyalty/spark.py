@@ -8,12 +8,52 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from loyalty.conf import Config
+from loyalty.conf import Config, ConfigError
 
 log = logging.getLogger(__name__)
+
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_package(cfg: Config) -> str:
+    """Maven coordinate of the Delta Lake jars matching the installed delta-spark wheel (the two
+    must agree; setup.py pins the wheel)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        wheel = version("delta-spark")
+    except PackageNotFoundError:
+        raise ConfigError("lake.backend is delta-spark but the delta-spark package is not installed "
+                          "(pip install -e . installs it), or set lake.backend=delta-rs") from None
+    return f"{cfg.typed('lake.delta_spark.package', str)}:{wheel}"
+
+
+def launcher_conf(cfg: Config) -> dict[str, str]:
+    """Settings the JVM needs at launch for the chosen lake backend: for delta-spark, Delta's Maven
+    package (downloaded by Spark's resolver on first use into its Ivy cache), the libraries Spark
+    already ships excluded from it. Empty for delta-rs / auto."""
+    if cfg.get("lake.backend", "delta-spark") != "delta-spark":
+        return {}
+    out = {"spark.jars.packages": delta_package(cfg)}
+    excludes = cfg.get("lake.delta_spark.exclude", []) or []
+    if excludes:
+        out["spark.jars.excludes"] = ",".join(str(e) for e in excludes)
+    ivy = cfg.get("lake.delta_spark.ivy_cache", None)
+    if ivy:
+        out["spark.jars.ivy"] = str(ivy)
+    return out
+
+
+def session_conf(cfg: Config) -> dict[str, str]:
+    """SQL settings for the chosen lake backend (the Delta extension and catalog for delta-spark)."""
+    if cfg.get("lake.backend", "delta-spark") != "delta-spark":
+        return {}
+    return {"spark.sql.extensions": DELTA_EXTENSION, "spark.sql.catalog.spark_catalog": DELTA_CATALOG}
 
 
 def build_session(app: str, cfg: Config) -> SparkSession:
@@ -22,6 +62,14 @@ def build_session(app: str, cfg: Config) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this interpreter's packages
     builder = SparkSession.builder.appName(f"loyalty-{app}")
     submitted = SparkConf()
+    launched = SparkContext._active_spark_context is not None
+    if not launched:
+        for key, value in launcher_conf(cfg).items():
+            if key == "spark.jars.packages" and submitted.contains(key):
+                value = ",".join(dict.fromkeys(submitted.get(key).split(",") + [value]))
+            builder = builder.config(key, value)
+    for key, value in session_conf(cfg).items():
+        builder = builder.config(key, value)
     if not submitted.contains("spark.master"):
         builder = builder.master(os.environ.get("SPARK_MASTER") or cfg.typed("spark.master", str))
         memory = cfg.get("spark.driver_memory", None)
@@ -31,7 +79,8 @@ def build_session(app: str, cfg: Config) -> SparkSession:
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(str(cfg.get("spark.log_level", "WARN")))
-    log.info("spark %s master=%s app=%s", spark.version, spark.sparkContext.master, app)
+    log.info("spark %s master=%s app=%s lake=%s", spark.version, spark.sparkContext.master, app,
+             cfg.get("lake.backend", "delta-spark"))
     return spark
 
 

@@ -1,7 +1,8 @@
-"""Which engine writes the lake: ``lake.backend`` = auto | delta-rs | delta-spark.
+"""Which engine writes the lake: ``lake.backend`` = delta-spark (default) | delta-rs | auto.
 
-Both produce standard Delta tables; the log-level calls (history, version, batch_version,
-delta_table) always go through delta-rs, which reads any Delta table."""
+Both produce standard Delta tables and each reads the other's; the log-level calls (history,
+version, batch_version, delta_table) always go through delta-rs, which reads any Delta table
+without a Spark job."""
 
 from __future__ import annotations
 
@@ -48,17 +49,39 @@ def delta_jars_available(spark: SparkSession) -> bool:
         return False
 
 
-def choose(spark: SparkSession, cfg: Config) -> Backend:
-    """``auto`` and ``delta-rs`` give the delta-rs committer, which works everywhere (its tables are
-    standard Delta, readable by delta-spark too). ``delta-spark`` is refused with the reason: the
-    JVM writer is not implemented yet, because no machine here has the jars to test it against."""
-    wanted = cfg.get("lake.backend", "auto")
+def resolve(cfg: Config, spark: SparkSession | None = None) -> str:
+    """The backend ``lake.backend`` names: ``delta-spark`` (the default), ``delta-rs``, or
+    ``auto`` (delta-spark when its jars are already on the running JVM's classpath, else delta-rs)."""
+    wanted = cfg.get("lake.backend", "delta-spark")
     if wanted not in BACKENDS:
         raise LakeError(f"setting 'lake.backend' in {cfg.where('lake.backend')} must be one of "
                         f"{', '.join(BACKENDS)}, got {wanted!r}")
-    if wanted == "delta-spark":
-        why = "is not implemented yet" if delta_jars_available(spark) else f"needs the {NO_JARS.lower()}"
-        raise LakeError(f"lake.backend is delta-spark (set in {cfg.where('lake.backend')}), which {why}; "
-                        "set lake.backend=auto or delta-rs (tables are standard Delta either way)")
+    if wanted == "auto":
+        return "delta-spark" if spark is not None and delta_jars_available(spark) else "delta-rs"
+    return wanted
+
+
+def choose(spark: SparkSession, cfg: Config) -> Backend:
+    """The backend object for this session. delta-spark without its jars on the classpath is a
+    LakeError that says how to get them (or to choose delta-rs)."""
+    name = resolve(cfg, spark)
+    if name == "delta-spark":
+        if not _checked_jars(spark):
+            raise LakeError(
+                f"lake.backend is delta-spark (set in {cfg.where('lake.backend')}) but the {NO_JARS}: start the "
+                "session through loyalty.spark.build_session or ./spark-submit.sh (they add Delta's Maven package), "
+                "or set lake.backend=delta-rs")
+        from loyalty.lake.delta_spark import DeltaSparkBackend
+        return DeltaSparkBackend()
     from loyalty.lake.delta_rs import DeltaRsBackend
     return DeltaRsBackend()
+
+
+_JARS_SEEN: dict[int, bool] = {}
+
+
+def _checked_jars(spark: SparkSession) -> bool:
+    key = id(spark.sparkContext)
+    if key not in _JARS_SEEN:
+        _JARS_SEEN[key] = delta_jars_available(spark)
+    return _JARS_SEEN[key]

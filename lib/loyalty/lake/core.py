@@ -23,6 +23,11 @@ class SchemaMismatchError(LakeError):
     """The data's columns or types do not match the table's."""
 
 
+class ConcurrentCommitError(LakeError):
+    """Another commit landed since this write's snapshot and touched what it read or replaces:
+    nothing was committed. Re-running starts from a fresh snapshot."""
+
+
 @dataclass
 class CommitInfo:
     """What one write did. ``version`` is the table version after it (None: nothing committed

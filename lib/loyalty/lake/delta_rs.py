@@ -19,9 +19,10 @@ from pyspark.sql import types as T
 
 from loyalty.conf import Config
 from loyalty.lake import files as lake_files
-from loyalty.lake.core import CommitInfo, LakeError, spark_uri, table_path
+from loyalty.lake.args import check_txn, matches, partition_specs, show
+from loyalty.lake.core import CommitInfo, ConcurrentCommitError, LakeError, spark_uri, table_path
 from loyalty.lake.log import Snapshot, TableFile, commit, maybe_open, open_table, remove_actions, vacuum
-from loyalty.lake.schema import conform, nullable, partition_types, qcol, type_key, user_value
+from loyalty.lake.schema import conform, nullable, partition_types, qcol, type_key
 
 _UTC_ZONES = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00", "UCT", "Zulu"}
 
@@ -42,7 +43,7 @@ class DeltaRsBackend:
                metadata: dict | None = None) -> CommitInfo:
         started = time.monotonic()
         root = table_path(cfg, name)
-        app = _check_txn(txn, name)
+        app = check_txn(txn, name)
         dt = maybe_open(root, name)
         if app is not None and dt is not None:
             done = dt.transaction_version(app[0])
@@ -60,7 +61,11 @@ class DeltaRsBackend:
         props = _properties(df.sparkSession, "append", name, extra, metadata, app)
         if snap is not None:
             _evolve(snap, schema, df.sparkSession, name)
-        version = _commit(snap, root, name, schema, parts, _adds(written, schema, parts), props)
+        try:
+            version = _commit(snap, root, name, schema, parts, _adds(written, schema, parts), props, txn=app)
+        except _AlreadyCommitted:
+            return CommitInfo(name, maybe_open(root, name).version(), 0, 0, skipped=True,
+                              seconds=time.monotonic() - started)
         return CommitInfo(name, version, written.rows, len(written.files), seconds=time.monotonic() - started)
 
     def overwrite(self, df: DataFrame, cfg: Config, name: str, *, partition_by: list[str] | None = None,
@@ -85,26 +90,26 @@ class DeltaRsBackend:
                 raise LakeError(f"{name}: partition overwrite on a table that is not partitioned")
             data, schema = conform(df, snap.schema, name, root, schema_evolution)
         types = partition_types(schema, parts, name)
-        specs = _partition_specs(partitions, types, name) if partitions is not None else None
+        specs = partition_specs(partitions, types, name) if partitions is not None else None
         written = _write(data, cfg, root, schema, parts)
         if specs is not None:
-            stray = [f for f in written.files if not any(_matches(f.partition, s) for s in specs)]
+            stray = [f for f in written.files if not any(matches(f.partition, s) for s in specs)]
             if stray:
                 lake_files.delete_tree(root, written.stage)
                 raise LakeError(f"{name}: overwrite(partitions={partitions}) got rows outside those partitions, "
-                                f"e.g. {_show(stray[0].partition)}; nothing was written")
+                                f"e.g. {show(stray[0].partition)}; nothing was written")
         else:
             specs = [dict(p) for p in {_freeze(f.partition) for f in written.files}]
             if not specs and snap is not None:   # nothing to replace (an empty first write still creates)
                 return CommitInfo(name, snap.version, 0, 0, seconds=time.monotonic() - started)
-        old = [f for f in snap.files() if any(_matches(f.partition, s) for s in specs)] if snap else []
+        old = [f for f in snap.files() if any(matches(f.partition, s) for s in specs)] if snap else []
         extra = _write_meta(written, len(old))
-        extra["loyalty.partitions"] = json.dumps([_show(s) for s in specs])
+        extra["loyalty.partitions"] = json.dumps([show(s) for s in specs])
         props = _properties(df.sparkSession, "overwrite_partitions", name, extra)
         if snap is not None:
             _evolve(snap, schema, df.sparkSession, name)
         actions = remove_actions(old, types) + _adds(written, schema, parts)
-        version = _commit(snap, root, name, schema, parts, actions, props)
+        version = _commit(snap, root, name, schema, parts, actions, props, scope=("partitions", specs))
         return CommitInfo(name, version, written.rows, len(written.files), len(old),
                           seconds=time.monotonic() - started)
 
@@ -120,7 +125,7 @@ class DeltaRsBackend:
         adds = _adds(written, schema, parts)
         same = snap is not None and snap.partition_by == parts and _same_schema(snap.schema, schema)
         if same:
-            version = _commit(snap, root, name, schema, parts, adds, props, mode="overwrite")
+            version = _commit(snap, root, name, schema, parts, adds, props, mode="overwrite", scope=("table",))
         else:
             version = _commit(snap, root, name, schema, parts, adds, props, replace=snap is not None)
         return CommitInfo(name, version, written.rows, len(written.files), len(old),
@@ -141,6 +146,19 @@ class DeltaRsBackend:
         return vacuum(table_path(cfg, name), name, hours, dry_run)
 
 
+    def optimize(self, spark: SparkSession, cfg: Config, name: str) -> dict:
+        """delta-rs' bin-packing compaction (it rewrites the small files itself)."""
+        root = table_path(cfg, name)
+        dt = open_table(root, name)
+        props = _properties(spark, "optimize", name, {}, checked=False)
+        metrics = dt.optimize.compact(commit_properties=props)
+        return {"files_added": int(metrics.get("numFilesAdded") or 0),
+                "files_removed": int(metrics.get("numFilesRemoved") or 0)}
+
+    def checkpoint(self, spark: SparkSession, cfg: Config, name: str) -> None:
+        open_table(table_path(cfg, name), name).create_checkpoint()
+
+
 # -- helpers shared with merge ----------------------------------------------------------------
 def scan(spark: SparkSession, snap: Snapshot, files: list[TableFile], with_file: str | None = None) -> DataFrame:
     """The rows of ``files`` (a snapshot's, or a subset) with the table schema; partition values
@@ -155,7 +173,7 @@ def scan(spark: SparkSession, snap: Snapshot, files: list[TableFile], with_file:
     for f in files:
         if types and lake_files.partition_of(f.path.split("://")[-1], list(types), types) != f.partition:
             raise LakeError(f"{snap.name}: file {f.path} sits in directories that disagree with its "
-                            f"partition values in the log ({_show(f.partition)})")
+                            f"partition values in the log ({show(f.partition)})")
     paths = [file_uri(snap.root, f.path) for f in files]
     df = (spark.read.schema(snap.schema).option("basePath", spark_uri(snap.root))
           .option("ignoreInvalidPartitionPaths", "true").parquet(*paths))
@@ -178,14 +196,94 @@ def _adds(written: lake_files.Written, schema: T.StructType, parts: list[str]) -
     return [f.add_action({c: types[c] for c in parts}) for f in written.files]
 
 
-def _commit(snap, root, name, schema, parts, actions, props, mode="append", replace=False) -> int:
-    try:
-        return commit(snap, root, schema, parts, actions, props, mode=mode, replace=replace)
-    except LakeError:
-        raise
-    except Exception as exc:
-        raise LakeError(f"commit to {name} at {root} failed (its new files stay uncommitted until vacuum): "
-                        f"{exc}") from exc
+class _AlreadyCommitted(Exception):
+    """A concurrent run committed this very app transaction first."""
+
+
+def _commit(snap, root, name, schema, parts, actions, props, mode="append", replace=False, scope=None,
+            txn: tuple[str, int] | None = None) -> int:
+    """One conflict-checked commit. delta-rs is told not to retry on its own
+    (``max_commit_retries=0``); when another commit landed since ``snap``, the files it added or
+    removed are compared with what this write replaces (``scope``):
+
+    - ``None``: a blind append; only a removal of a file this commit also removes conflicts;
+    - ``("table",)``: a whole-table overwrite; any concurrent change conflicts;
+    - ``("partitions", specs)``: files added to (or removed from) those partitions conflict;
+    - ``("files", candidates)``: a merge; a file added where the merge looked for keys
+      (``candidates`` None = anywhere) conflicts, as does the removal of a candidate.
+
+    No conflict: the commit is retried on the fresh snapshot. A conflict: ConcurrentCommitError,
+    nothing committed (this write's new files stay invisible until vacuum)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import CommitFailedError
+
+    if snap is None or replace:
+        before = snap.version if snap else None
+        try:
+            return commit(snap, root, schema, parts, actions, props, mode=mode, replace=replace)
+        except Exception as exc:
+            now = maybe_open(root, name)
+            if now is not None and (before is None or now.version() != before):
+                raise ConcurrentCommitError(f"{name}: a concurrent commit (version {now.version()}) changed the table "
+                                            "while this write replaced or created it; nothing was committed. "
+                                            "Re-run the job: it starts from a fresh snapshot") from None
+            raise LakeError(f"commit to {name} at {root} failed (its new files stay uncommitted until vacuum): "
+                            f"{exc}") from exc
+    current = snap
+    for _ in range(20):
+        try:
+            return commit(current, root, schema, parts, actions, props, mode=mode)
+        except CommitFailedError:
+            latest = Snapshot(DeltaTable(root), root, name)
+            if txn is not None:
+                done = latest.dt.transaction_version(txn[0])
+                if done is not None and int(done) >= txn[1]:
+                    raise _AlreadyCommitted() from None
+            reason = _conflict(scope, snap, latest, actions)
+            if reason:
+                raise ConcurrentCommitError(
+                    f"{name}: {reason} (concurrent commit up to version {latest.version}); nothing was committed. "
+                    "Re-run the job: it starts from a fresh snapshot") from None
+            if mode == "overwrite":
+                raise ConcurrentCommitError(f"{name}: the table changed during an overwrite (version "
+                                            f"{latest.version}); nothing was committed. Re-run the job") from None
+            current = latest
+        except LakeError:
+            raise
+        except Exception as exc:
+            raise LakeError(f"commit to {name} at {root} failed (its new files stay uncommitted until vacuum): "
+                            f"{exc}") from exc
+    raise ConcurrentCommitError(f"{name}: the table keeps moving under this commit (20 attempts); nothing was "
+                                "committed. Re-run the job")
+
+
+def _conflict(scope, start: Snapshot, latest: Snapshot, actions: list) -> str | None:
+    before = {f.path: f for f in start.files()}
+    after = {f.path: f for f in latest.files()}
+    added = [f for p, f in after.items() if p not in before]
+    removed = [f for p, f in before.items() if p not in after]
+    ours = {a.path for a in actions if type(a).__name__ == "RemoveAction"}
+    lost = [f for f in removed if f.path in ours]
+    if lost:
+        return f"a concurrent commit removed {len(lost)} file(s) this write replaces, e.g. {lost[0].path}"
+    if scope is None:
+        return None
+    if scope[0] == "table":
+        return "a concurrent commit changed the table this write replaces" if added or removed else None
+    if scope[0] == "partitions":
+        hit = [f for f in added + removed if any(matches(f.partition, spec) for spec in scope[1])]
+        return (f"a concurrent commit wrote into partitions this write replaces ({show(hit[0].partition)})"
+                if hit else None)
+    if scope[0] == "files":
+        candidates = scope[1]
+        if candidates is None:
+            return f"a concurrent commit added {len(added)} file(s) where this merge looks for keys" if added else None
+        parts = {tuple(sorted(f.partition.items())) for f in candidates}
+        hit = [f for f in added if tuple(sorted(f.partition.items())) in parts]
+        gone = [f for f in removed if f.path in {c.path for c in candidates}]
+        if hit or gone:
+            return "a concurrent commit changed files in the partitions this merge reads"
+    return None
 
 
 def _evolve(snap: Snapshot, schema: T.StructType, spark: SparkSession, name: str) -> None:
@@ -196,7 +294,8 @@ def _evolve(snap: Snapshot, schema: T.StructType, spark: SparkSession, name: str
     if not new:
         return
     fields = [Field.from_json(json.dumps(nullable(T.StructType([f])).fields[0].jsonValue())) for f in new]
-    props = _properties(spark, "add_columns", name, {"loyalty.columns": ",".join(f.name for f in new)})
+    props = _properties(spark, "add_columns", name, {"loyalty.columns": ",".join(f.name for f in new)},
+                        checked=False)
     snap.dt.alter.add_columns(fields, commit_properties=props)
 
 
@@ -219,17 +318,10 @@ def _same_schema(a: T.StructType, b: T.StructType) -> bool:
     return a.names == b.names and all(type_key(x.dataType) == type_key(y.dataType) for x, y in zip(a.fields, b.fields))
 
 
-def _check_txn(txn, name: str) -> tuple[str, int] | None:
-    if txn is None:
-        return None
-    if (not isinstance(txn, tuple) or len(txn) != 2 or not isinstance(txn[0], str) or not txn[0]
-            or isinstance(txn[1], bool) or not isinstance(txn[1], int) or txn[1] < 0):
-        raise LakeError(f"{name}: txn must be (app_id: str, version: int >= 0), got {txn!r}")
-    return txn
-
-
 def _properties(spark: SparkSession, op: str, name: str, extra: dict, user: dict | None = None,
-                txn: tuple[str, int] | None = None):
+                txn: tuple[str, int] | None = None, checked: bool = True):
+    """Commit properties; ``checked`` commits fail instead of letting delta-rs retry on a newer
+    version by itself, so ``_commit`` can check what landed meanwhile."""
     from deltalake.transaction import CommitProperties, Transaction
 
     meta: dict[str, Any] = {"loyalty.operation": op, "loyalty.table": name,
@@ -237,7 +329,7 @@ def _properties(spark: SparkSession, op: str, name: str, extra: dict, user: dict
     meta.update(extra)
     meta.update(user or {})
     meta["loyalty.operation"] = op
-    return CommitProperties(custom_metadata=meta,
+    return CommitProperties(custom_metadata=meta, max_commit_retries=0 if checked else None,
                             app_transactions=[Transaction(txn[0], txn[1])] if txn else None)
 
 
@@ -246,32 +338,8 @@ def _write_meta(written: lake_files.Written, removed: int) -> dict:
             "loyalty.files_removed": removed}
 
 
-def _partition_specs(partitions: list[dict], types: dict[str, T.DataType], name: str) -> list[dict]:
-    if not isinstance(partitions, list) or not partitions or not all(isinstance(p, dict) and p for p in partitions):
-        raise LakeError(f"{name}: partitions must be a non-empty list of non-empty dicts, got {partitions!r}")
-    specs = []
-    for spec in partitions:
-        unknown = [k for k in spec if k not in types]
-        if unknown:
-            raise LakeError(f"{name}: {', '.join(unknown)} not partition columns (table is partitioned by "
-                            f"{', '.join(types)})")
-        try:
-            specs.append({k: user_value(v, types[k]) for k, v in spec.items()})
-        except (ValueError, ArithmeticError) as exc:
-            raise LakeError(f"{name}: bad partition value in {spec}: {exc}") from None
-    return specs
-
-
-def _matches(values: dict, spec: dict) -> bool:
-    return all(values.get(k) == v for k, v in spec.items())
-
-
 def _freeze(values: dict) -> tuple:
     return tuple(sorted(values.items()))
-
-
-def _show(values: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def _require_utc(spark: SparkSession, name: str) -> None:

@@ -3,7 +3,9 @@ typed partition values, history, batch versions, commits and vacuum. No Spark he
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +23,7 @@ from loyalty.lake.schema import from_delta
 _STANDARD_COMMIT_KEYS = {
     "timestamp", "operation", "operationParameters", "operationMetrics", "engineInfo", "clientVersion",
     "version", "readVersion", "isBlindAppend", "isolationLevel", "txnId", "userId", "userName",
-    "inCommitTimestamp",
+    "inCommitTimestamp", "clusterId", "tags", "isolationLevel",
 }
 
 
@@ -34,15 +36,30 @@ class TableFile:
 
 
 def is_table(root: str) -> bool:
-    from deltalake import DeltaTable
-
+    """True when ``root`` holds a Delta log. A missing path is False; a storage error (an
+    unreadable path, a lake root under a regular file, an unreachable store) is a LakeError,
+    never "no table"."""
+    fs, base = filesystem(root)
+    log_dir = f"{base.rstrip('/')}/_delta_log"
     try:
-        return bool(DeltaTable.is_deltatable(root))
-    except Exception:
-        return False
+        if isinstance(fs, pafs.LocalFileSystem):
+            try:
+                os.stat(log_dir)
+            except FileNotFoundError:
+                return False
+            entries = os.listdir(log_dir)
+        else:
+            info = fs.get_file_info(log_dir)
+            if info.type == pafs.FileType.NotFound:
+                return False
+            entries = [i.base_name for i in fs.get_file_info(pafs.FileSelector(log_dir))]
+    except OSError as exc:
+        raise LakeError(f"cannot tell whether {root} holds a Delta table: {exc}") from None
+    return any(e.endswith(".json") or ".checkpoint" in e for e in entries)
 
 
-def open_table(root: str, name: str, version: int | None = None, timestamp: str | datetime | None = None):
+def open_table(root: str, name: str, version: int | None = None, timestamp: str | datetime | None = None,
+               without_files: bool = False):
     """A DeltaTable at the current version, ``version`` or ``timestamp``; missing table ->
     TableNotFoundError naming the table and path."""
     from deltalake import DeltaTable
@@ -51,7 +68,7 @@ def open_table(root: str, name: str, version: int | None = None, timestamp: str 
         raise LakeError(f"{name}: give version or timestamp, not both")
     if not is_table(root):
         raise TableNotFoundError(f"table {name} not found: no Delta log at {root}")
-    dt = DeltaTable(root)
+    dt = DeltaTable(root, without_files=without_files)
     try:
         if version is not None:
             dt.load_as_version(int(version))
@@ -63,8 +80,52 @@ def open_table(root: str, name: str, version: int | None = None, timestamp: str 
     return dt
 
 
-def maybe_open(root: str, name: str):
-    return open_table(root, name) if is_table(root) else None
+def maybe_open(root: str, name: str, without_files: bool = False):
+    return open_table(root, name, without_files=without_files) if is_table(root) else None
+
+
+def current_version(root: str, name: str) -> int | None:
+    return open_table(root, name, without_files=True).version() if is_table(root) else None
+
+
+def version_at(root: str, name: str, timestamp: str | datetime) -> int:
+    """The version a reader sees as of ``timestamp`` (the last commit at or before it)."""
+    return open_table(root, name, timestamp=timestamp, without_files=True).version()
+
+
+def local_root(root: str) -> str:
+    """The root as a plain path (file: URIs decoded), for relating file URIs to it."""
+    from loyalty.lake.core import local_path
+
+    return local_path(root).rstrip("/") if root.startswith("file:") or "://" not in root else root.rstrip("/")
+
+
+def commit_metadata(entry: dict) -> dict:
+    """The custom keys of one commit: delta-rs custom metadata, or our JSON in Delta's userMetadata."""
+    custom = {k: v for k, v in entry.items() if k not in _STANDARD_COMMIT_KEYS and k != "userMetadata"}
+    text = entry.get("userMetadata")
+    if isinstance(text, str) and text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            custom.update(parsed)
+    elif text:
+        custom["userMetadata"] = text
+    return custom
+
+
+def find_commit(root: str, name: str, key: str, value: str, after: int) -> dict | None:
+    """The commit after version ``after`` whose metadata has ``key == value`` (newest first)."""
+    dt = open_table(root, name, without_files=True)
+    newer = dt.version() - after
+    if newer <= 0:
+        return None
+    for entry in dt.history(limit=min(newer, 1000)):
+        if int(entry.get("version", -1)) > after and str(commit_metadata(entry).get(key)) == value:
+            return entry
+    return None
 
 
 class Snapshot:
@@ -132,7 +193,7 @@ def history(root: str, name: str) -> list[dict]:
     dt = open_table(root, name)
     out = []
     for entry in dt.history():
-        custom = {k: v for k, v in entry.items() if k not in _STANDARD_COMMIT_KEYS}
+        custom = commit_metadata(entry)
         out.append({
             "version": int(entry["version"]),
             "timestamp": datetime.fromtimestamp(int(entry["timestamp"]) / 1000, tz=timezone.utc),

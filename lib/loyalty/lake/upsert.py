@@ -27,6 +27,7 @@ from pyspark.sql import types as T
 
 from loyalty.conf import Config
 from loyalty.lake import delta_rs as rs
+from loyalty.lake.args import check_merge
 from loyalty.lake.core import CommitInfo, LakeError, local_path, table_path
 from loyalty.lake.log import Snapshot, maybe_open, remove_actions
 from loyalty.lake.schema import conform, qcol, typed_value
@@ -39,7 +40,7 @@ def merge(backend, df: DataFrame, cfg: Config, name: str, keys: list[str], *, wh
           when_not_matched: str = "insert", schema_evolution: bool = False) -> CommitInfo:
     started = time.monotonic()
     root = table_path(cfg, name)
-    _check_args(df, name, keys, when_matched, when_not_matched)
+    check_merge(df, name, keys, when_matched, when_not_matched)
     dt = maybe_open(root, name)
     snap = Snapshot(dt, root, name) if dt is not None else None
     if snap is not None:   # schema errors before any Spark job
@@ -47,7 +48,7 @@ def merge(backend, df: DataFrame, cfg: Config, name: str, keys: list[str], *, wh
     else:
         schema, parts = rs._new_table(df, name, None)
         source = df.select(*[qcol(n) for n in schema.names])
-    rows, most, example = _source_profile(source, keys)
+    rows, most, example = source_profile(source, keys)
     if rows == 0:
         return CommitInfo(name, snap.version if snap else None, 0, 0, rows_inserted=0, rows_updated=0,
                           seconds=time.monotonic() - started)
@@ -102,25 +103,14 @@ def merge(backend, df: DataFrame, cfg: Config, name: str, keys: list[str], *, wh
     props = rs._properties(spark, "merge", name, meta)
     rs._evolve(snap, schema, spark, name)
     actions = remove_actions(affected, snap.partition_types) + rs._adds(written, schema, snap.partition_by)
-    version = rs._commit(snap, root, name, schema, snap.partition_by, actions, props)
+    pruned = len(candidates) < len(snap.files()) or bool([k for k in keys if k in snap.partition_by])
+    version = rs._commit(snap, root, name, schema, snap.partition_by, actions, props,
+                         scope=("files", candidates if pruned else None))
     return CommitInfo(name, version, written.rows, len(written.files), len(affected), rows_inserted=inserted,
                       rows_updated=updated, seconds=time.monotonic() - started)
 
 
-def _check_args(df: DataFrame, name: str, keys, when_matched: str, when_not_matched: str) -> None:
-    if when_matched not in ("update", "ignore"):
-        raise LakeError(f"{name}: when_matched must be 'update' or 'ignore', got {when_matched!r}")
-    if when_not_matched not in ("insert", "ignore"):
-        raise LakeError(f"{name}: when_not_matched must be 'insert' or 'ignore', got {when_not_matched!r}")
-    if not isinstance(keys, (list, tuple)) or not keys or not all(isinstance(k, str) for k in keys):
-        raise LakeError(f"{name}: merge keys must be a non-empty list of column names, got {keys!r}")
-    missing = [k for k in keys if k not in df.columns]
-    if missing or len(set(keys)) != len(keys):
-        raise LakeError(f"{name}: merge keys {list(keys)} must be distinct source columns "
-                        f"(missing: {', '.join(missing) or 'none'})")
-
-
-def _source_profile(df: DataFrame, keys: list[str]) -> tuple[int, int, dict | None]:
+def source_profile(df: DataFrame, keys: list[str]) -> tuple[int, int, dict | None]:
     """(rows, largest rows per key, one duplicated key) in one aggregate (a second only on error)."""
     per_key = df.groupBy(*[qcol(k) for k in keys]).agg(F.count(F.lit(1)).alias(_COUNT))
     agg = per_key.agg(F.sum(_COUNT).alias("rows"), F.max(_COUNT).alias("most")).first()
