@@ -18,6 +18,10 @@ P = T.FeatureParams(banners=("FRESHMART", "VALUMART"), departments={"PRODUCE": "
                     expiry_days=365, expiring_window_days=90)
 
 
+PRODUCTS_DDL = ("product_id string, upc string, department string, is_private_label boolean, valid_from timestamp, "
+                "valid_to timestamp, is_current boolean")
+
+
 def ts(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
@@ -50,9 +54,11 @@ def silver_tables(spark):
         ("R2", 1, "M1", d("2026-10-05"), "U3", Decimal("20.00")),
         ("R4", 1, "M2", d("2026-10-20"), "U2", Decimal("10.00")),
     ], "receipt_id string, line_no int, member_id string, business_date date, upc string, line_amount decimal(12,2)")
-    products = spark.createDataFrame([
-        ("P1", "U1", "PRODUCE", False, True), ("P2", "U2", "SNACKS", True, True), ("P3", "U3", "BAKERY", False, True),
-    ], "product_id string, upc string, department string, is_private_label boolean, is_current boolean")
+    products = spark.createDataFrame([        # SCD2: one open version each (silver writes 9999-12-31 as valid_to)
+        ("P1", "U1", "PRODUCE", False, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P2", "U2", "SNACKS", True, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P3", "U3", "BAKERY", False, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+    ], PRODUCTS_DDL)
     partner_txns = spark.createDataFrame([
         ("C1", "CINEMA", "M1", d("2026-10-10"), Decimal("25.00"), 125),
         ("C2", "CINEMA", "M1", d("2026-05-10"), Decimal("15.00"), 75),
@@ -182,6 +188,47 @@ def test_planted_future_rows_change_nothing(spark, cfg):
     G.build(spark, cfg, AS_OF)
     m1 = lake.read(spark, cfg, "gold.member_features").where("member_id = 'M1'").collect()[0]
     assert m1["trips_30d"] == 3 and m1["recency_days"] == 1
+
+
+def test_products_valid_at_as_of_are_picked(spark):
+    """SCD2 rows valid at as_of: valid_from < as_of <= valid_to (open rows: null or 9999-12-31)."""
+    products = spark.createDataFrame([
+        ("P1", "U1", "PRODUCE", False, ts("2026-01-01 00:00:00"), ts("2026-11-01 00:00:00"), False),
+        ("P1", "U1", "SNACKS", False, ts("2026-11-01 00:00:00"), None, True),
+        ("P2", "U2", "BAKERY", True, ts("2026-11-01 00:00:00"), ts("9999-12-31 00:00:00"), True),   # not known yet
+        ("P3", "U3", "FROZEN", False, ts("2026-03-01 00:00:00"), ts("9999-12-31 00:00:00"), True),
+    ], PRODUCTS_DDL)
+    got = {r["upc"]: r["department"] for r in T.products_as_of(products, AS_OF).collect()}
+    assert got == {"U1": "PRODUCE", "U3": "FROZEN"}
+    later = {r["upc"]: r["department"] for r in T.products_as_of(products, date(2026, 11, 2)).collect()}
+    assert later == {"U1": "SNACKS", "U2": "BAKERY", "U3": "FROZEN"}
+
+
+def test_basket_mix_uses_the_product_attributes_valid_at_as_of(spark, cfg):
+    """A product moves to another department after as_of (a later silver version): the snapshot
+    rebuilt later keeps the old attribution; a snapshot after the change uses the new one."""
+    tables = silver_tables(spark)
+    write_silver(cfg, tables)
+    G.build(spark, cfg, AS_OF)
+    before = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    m1 = before.where("member_id = 'M1'").first()
+    assert (m1["dept_share_produce"], m1["dept_share_snacks"]) == (0.5, 1 / 6)
+
+    # U1 (PRODUCE, 30.00 of M1's 60.00) becomes SNACKS from 2026-11-10: the old version is closed.
+    moved = spark.createDataFrame([
+        ("P1", "U1", "PRODUCE", False, ts("2025-01-01 02:00:00"), ts("2026-11-10 00:00:00"), False),
+        ("P1", "U1", "SNACKS", False, ts("2026-11-10 00:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P2", "U2", "SNACKS", True, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P3", "U3", "BAKERY", False, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+    ], PRODUCTS_DDL)
+    lake.overwrite(moved, cfg, "silver.products")
+    G.build(spark, cfg, AS_OF)
+    after = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    assert_df_equality(after, before, ignore_row_order=True, ignore_column_order=True)
+
+    G.build(spark, cfg, date(2026, 11, 15))
+    m1_later = lake.read(spark, cfg, "gold.member_features").where("as_of = '2026-11-15' AND member_id = 'M1'").first()
+    assert (m1_later["dept_share_produce"], m1_later["dept_share_snacks"]) == (0.0, 40 / 60)
 
 
 def test_snapshots_are_kept_per_as_of(spark, cfg):

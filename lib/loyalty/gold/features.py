@@ -46,11 +46,10 @@ def compute(spark: SparkSession, cfg: Config, as_of: date, *,
     p = params(cfg)
     r = lambda name: lake.read(spark, cfg, name)  # noqa: E731
     tx, members = r("silver.transactions"), r("silver.members")
-    products = r("silver.products").where("is_current")
     base = T.assemble(
         T.member_population(members, as_of), as_of, p,
         retail=T.retail_features(tx, as_of, p),
-        mix=T.basket_mix(r("silver.transaction_lines"), products, as_of, p),
+        mix=T.basket_mix(r("silver.transaction_lines"), r("silver.products"), as_of, p),
         partners=T.partner_features(r("silver.partner_transactions"), as_of, p),
         points=T.points_features(r("silver.points_ledger"), as_of, p),
         digital=T.digital_features(r("silver.digital_events"), as_of),
