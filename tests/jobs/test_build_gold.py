@@ -1,5 +1,5 @@
 """build_gold end to end on the tiny lake: one feature row per active member per as_of, the KPI
-marts, idempotent re-runs, and a clear error for a bad date."""
+marts, idempotent re-runs, the inputs of every snapshot, and a clear error for a bad date."""
 
 from datetime import date, datetime
 
@@ -7,7 +7,10 @@ from pyspark.sql import functions as F
 
 from jobs import build_gold
 from loyalty import lake
+from loyalty.gold import features, kpi, snapshots
 from loyalty.gold.features import TABLE
+
+GOLD_AS_OF = ["2026-10-15", "2026-11-01"]      # what the tiny_gold fixture builds (tests/conftest.py)
 
 
 def test_one_row_per_active_member_per_as_of(spark, tiny_gold):
@@ -53,3 +56,14 @@ def test_bad_as_of_is_one_clear_error(tiny_lake, caplog):
     _, args = tiny_lake
     assert build_gold.main(args + ["--as-of", "2026-13-01"]) == 1
     assert "--as-of must be a date YYYY-MM-DD, got '2026-13-01'" in caplog.text
+
+
+def test_every_snapshot_records_the_silver_versions_it_read(spark, tiny_gold):
+    cfg, _ = tiny_gold
+    log = lake.read(spark, cfg, snapshots.TABLE)
+    recorded = {(r["table_name"], r["as_of"]) for r in log.collect()}
+    assert {(TABLE, date.fromisoformat(d)) for d in GOLD_AS_OF} | {(t, date(2026, 11, 1)) for t in kpi.TABLES} <= recorded
+    last = log.where(F.col("table_name") == TABLE).orderBy(F.desc("gold_version")).first()
+    assert last["input_versions"] == {t: lake.version(cfg, t) for t in features.INPUTS}
+    assert last["gold_version"] == lake.version(cfg, TABLE)
+    assert last["rows"] == lake.read(spark, cfg, TABLE).where(F.col("as_of") == F.lit(last["as_of"])).count()

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from loyalty import lake
 from loyalty.gold import features as G
+from loyalty.gold import snapshots
 from loyalty.transforms.gold import features as T
 
 AS_OF = date(2026, 11, 1)
@@ -244,6 +245,35 @@ def test_snapshots_are_kept_per_as_of(spark, cfg):
     assert sorted(map(tuple, snap.where(F.col("as_of") == date(2026, 10, 1)).collect())) == sorted(map(tuple, first))
     m1_oct = [r for r in first if r["member_id"] == "M1"][0]
     assert m1_oct["trips_365d"] == 1 and m1_oct["last_purchase_date"] == d("2026-08-01")
+
+
+def test_snapshot_records_its_silver_versions_and_rebuilds_exactly_from_them(spark, cfg):
+    tables = silver_tables(spark)
+    write_silver(cfg, tables)
+    G.build(spark, cfg, AS_OF, run_id="r1")
+    first = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    first_rows = sorted(map(tuple, first.collect()))
+    log = lake.read(spark, cfg, snapshots.TABLE).collect()
+    assert [(r["table_name"], r["as_of"], r["run_id"], r["rows"]) for r in log] == [("gold.member_features", AS_OF, "r1", 2)]
+    recorded = log[0]["input_versions"]
+    assert recorded == {t: lake.version(cfg, t) for t in G.INPUTS}
+    assert log[0]["gold_version"] == lake.version(cfg, "gold.member_features") and log[0]["built_at"] is not None
+
+    # silver moves on (a late receipt before as_of); the next build records the new version
+    late = spark.createDataFrame([("R8", "VALUMART", "M1", d("2026-10-31"), 8, 1, Decimal("999.00"))],
+                                 tables["silver.transactions"].schema)
+    lake.append(late, cfg, "silver.transactions")
+    G.build(spark, cfg, AS_OF, run_id="r2")
+    second = lake.read(spark, cfg, snapshots.TABLE).where("run_id = 'r2'").first()
+    assert second["input_versions"]["silver.transactions"] == recorded["silver.transactions"] + 1
+    assert sorted(map(tuple, lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+                      .collect())) != first_rows
+
+    # the first snapshot, rebuilt from the versions it recorded, is the same rows again
+    G.build(spark, cfg, AS_OF, inputs=snapshots.Inputs(dict(recorded)), run_id="r3")
+    again = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    assert sorted(map(tuple, again.collect())) == first_rows
+    assert lake.read(spark, cfg, snapshots.TABLE).where("run_id = 'r3'").first()["input_versions"] == recorded
 
 
 def test_missing_silver_is_a_clear_error(spark, cfg):
