@@ -16,7 +16,9 @@ def parse_args():
     p = cli.parser("build_gold", __doc__)
     p.add_argument("--as-of", default="",
                    help="snapshot date(s) YYYY-MM-DD, comma-separated to backfill several (default: conf gold.as_of, "
-                        "else the day after silver.run_date, else today UTC); features use data strictly before it")
+                        "else the day after silver.run_date, else today UTC); features use data strictly before it; "
+                        "a date without silver data in the shortest feature window (30 days) before it fails the "
+                        "run and nothing is written")
     p.add_argument("--snapshots", type=int, default=1, metavar="N",
                    help="also build the N-1 monthly feature snapshots before the as_of (same day of month), "
                         "e.g. to backfill history for segment migration (default 1)")
@@ -68,6 +70,8 @@ def main(argv=None) -> int:
         with spark_session("build_gold", cfg) as spark:
             needed = (features.INPUTS if feature_dates else []) + (kpi.INPUTS if kpi_dates else [])
             inputs = snapshots.pin(cfg, needed, "gold")   # every snapshot of this run reads these versions
+            for as_of in sorted(set(feature_dates) | set(kpi_dates)):
+                inputs.require_data(spark, cfg, as_of)      # all dates checked before anything is written
             for as_of in feature_dates:
                 r = features.build(spark, cfg, as_of, inputs=inputs, run_id=run_id)
                 report.add(table=r["table"], as_of=r["as_of"], rows=r["rows"], version=r["version"],
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
         report.log_summary()
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
-    return cli.run_main("build_gold", argv, parse_args(), body)
+    return cli.run_main("build_gold", argv, parse_args(), body, expected=(snapshots.NoDataError,))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """build_gold end to end on the tiny lake: one feature row per active member per as_of, the KPI
-marts, idempotent re-runs, the inputs of every snapshot, and a clear error for a bad date."""
+marts, idempotent re-runs, the inputs of every snapshot, and a clear error for a bad date or a
+date without data."""
 
 from datetime import date, datetime
 
+import pytest
 from pyspark.sql import functions as F
 
 from jobs import build_gold
@@ -56,6 +58,33 @@ def test_bad_as_of_is_one_clear_error(tiny_lake, caplog):
     _, args = tiny_lake
     assert build_gold.main(args + ["--as-of", "2026-13-01"]) == 1
     assert "--as-of must be a date YYYY-MM-DD, got '2026-13-01'" in caplog.text
+
+
+GOLD_TABLES = [TABLE, *kpi.TABLES, snapshots.TABLE]
+
+
+def _versions(cfg):
+    return {t: lake.version(cfg, t) for t in GOLD_TABLES}
+
+
+def _errors(caplog):
+    return [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("as_of", ["2030-01-01", "2020-01-01", "2026-11-01,2030-01-01"],
+                         ids=["after-the-data", "before-the-data", "one-of-two"])
+def test_as_of_without_data_fails_in_one_line_and_writes_nothing(spark, tiny_gold, caplog, as_of):
+    cfg, args = tiny_gold
+    before = _versions(cfg)
+    rows = {r["as_of"]: r["count"] for r in lake.read(spark, cfg, TABLE).groupBy("as_of").count().collect()}
+    assert build_gold.main(args + ["--as-of", as_of]) == 1
+    errors = _errors(caplog)
+    bad = as_of.split(",")[-1]
+    assert len(errors) == 1 and f"no data for as_of {bad}" in errors[0].getMessage()
+    assert "nothing was written" in errors[0].getMessage() and "\n" not in errors[0].getMessage()
+    assert "Traceback" not in caplog.text
+    assert _versions(cfg) == before
+    assert {r["as_of"]: r["count"] for r in lake.read(spark, cfg, TABLE).groupBy("as_of").count().collect()} == rows
 
 
 def test_every_snapshot_records_the_silver_versions_it_read(spark, tiny_gold):

@@ -276,6 +276,17 @@ def test_snapshot_records_its_silver_versions_and_rebuilds_exactly_from_them(spa
     assert lake.read(spark, cfg, snapshots.TABLE).where("run_id = 'r3'").first()["input_versions"] == recorded
 
 
+def test_as_of_without_data_is_refused_before_anything_is_written(spark, cfg):
+    write_silver(cfg, silver_tables(spark))
+    G.build(spark, cfg, AS_OF)
+    version = lake.version(cfg, "gold.member_features")
+    for as_of in (date(2027, 6, 1), date(2024, 1, 1)):      # long after the data ends; before it starts
+        with pytest.raises(snapshots.NoDataError, match=f"no data for as_of {as_of}.*nothing was written"):
+            G.build(spark, cfg, as_of)
+    assert lake.version(cfg, "gold.member_features") == version
+    assert lake.read(spark, cfg, snapshots.TABLE).count() == 1
+
+
 def test_missing_silver_is_a_clear_error(spark, cfg):
     with pytest.raises(lake.LakeError, match="silver table.*missing.*build_silver"):
         G.build(spark, cfg, AS_OF)

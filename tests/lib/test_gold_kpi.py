@@ -312,3 +312,18 @@ def test_build_writes_every_mart_to_the_lake(spark, cfg):
     assert_df_equality(pts.select("liability_points", "liability_dollars"),
                        spark.createDataFrame([(1180, 1.18)], "liability_points long, liability_dollars double"),
                        ignore_nullable=True)
+
+
+def _silver(spark, cfg):
+    silver = {"members": members_table, "transactions": transactions_table, "partner_transactions": partner_table,
+              "points_ledger": ledger_table, "offer_events": offer_events_table, "offers": offers_table}
+    for name, table in silver.items():
+        lake.overwrite(table(spark), cfg, f"silver.{name}")
+
+
+def test_an_as_of_without_data_writes_no_mart(spark, cfg):
+    from loyalty.gold import snapshots
+    _silver(spark, cfg)
+    with pytest.raises(snapshots.NoDataError, match="no data for as_of 2027-01-01"):
+        kpi.build(spark, cfg, date(2027, 1, 1))
+    assert not any(lake.exists(cfg, t) for t in kpi.TABLES)

@@ -1,13 +1,40 @@
-"""gold snapshots: pinned input versions."""
+"""gold snapshots: when an as_of has data, and pinned input versions."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from loyalty import lake
 from loyalty.gold import snapshots as S
+
+DAYS = [date(2026, 9, 1) + timedelta(days=i) for i in range(61)]     # 2026-09-01 .. 2026-10-31
+
+
+@pytest.mark.parametrize("as_of", [date(2026, 9, 2), date(2026, 11, 1), date(2026, 11, 30), date(2026, 9, 15)])
+def test_an_as_of_with_data_in_the_window_before_it_passes(as_of):
+    S.require_data(DAYS, as_of, 30)
+
+
+@pytest.mark.parametrize("as_of", [date(2026, 9, 1), date(2020, 1, 1), date(2026, 12, 1), date(2030, 1, 1)])
+def test_an_as_of_without_data_in_the_window_is_one_line_naming_what_works(as_of):
+    with pytest.raises(S.NoDataError) as err:
+        S.require_data(DAYS, as_of, 30)
+    msg = str(err.value)
+    assert msg.startswith(f"no data for as_of {as_of}: ") and "\n" not in msg
+    assert "from 2026-09-01 to 2026-10-31, so as_of can be 2026-09-02 to 2026-11-30" in msg
+
+
+def test_no_dated_rows_at_all():
+    with pytest.raises(S.NoDataError, match="no dated rows at all"):
+        S.require_data([], date(2026, 11, 1), 30)
+
+
+def test_a_gap_before_as_of_only_warns(caplog):
+    S.require_data(DAYS, date(2026, 11, 5), 30)
+    assert "no activity on the 4 day(s) before it (latest 2026-10-31)" in caplog.text
+
 
 def test_pinned_inputs_read_the_pinned_version(spark, cfg):
     df = spark.createDataFrame([(1, date(2026, 10, 1))], "n int, business_date date")
@@ -16,5 +43,6 @@ def test_pinned_inputs_read_the_pinned_version(spark, cfg):
     lake.append(df, cfg, "silver.transactions")
     assert inputs.read(spark, cfg, "silver.transactions").count() == 1
     assert lake.read(spark, cfg, "silver.transactions").count() == 2
+    assert inputs.activity_dates(spark, cfg) == [date(2026, 10, 1)]
     with pytest.raises(lake.LakeError, match="cannot build a test: silver table.*missing: silver.offers"):
         S.pin(cfg, ["silver.transactions", "silver.offers"], "a test")

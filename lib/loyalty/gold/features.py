@@ -64,9 +64,11 @@ def compute(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.
 def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.Inputs | None = None,
           run_id: str | None = None) -> dict:
     """Overwrite the ``as_of`` partition of gold.member_features (other snapshots stay as they are)
-    from the silver ``inputs`` (default: pinned now), and record them in ops.gold_snapshots."""
+    from the silver ``inputs`` (default: pinned now), and record them in ops.gold_snapshots. An
+    as_of without silver data is a NoDataError before anything is written."""
     started = time.time()
     inputs = inputs or snapshots.pin(cfg, INPUTS, TABLE)
+    inputs.require_data(spark, cfg, as_of)
     run_id = run_id or snapshots.new_run_id()
     df, persisted = compute(spark, cfg, as_of, inputs=inputs)
     try:

@@ -357,8 +357,10 @@ def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.In
           run_id: str | None = None) -> list[dict]:
     """Compute every KPI mart for ``as_of`` and overwrite each gold.kpi_* table (whole table: a mart
     is one snapshot, days x dimensions), recording the silver versions read in ops.gold_snapshots.
-    One dict per table: table, rows, version, seconds."""
+    An as_of without silver data in the shortest feature window before it is a NoDataError before
+    anything is written. One dict per table: table, rows, version, seconds."""
     inputs = inputs or snapshots.pin(cfg, INPUTS, "the KPI marts")
+    inputs.require_data(spark, cfg, as_of)
     run_id = run_id or snapshots.new_run_id()
     tables, persisted = marts(spark, cfg, as_of, inputs=inputs)
     report = []
