@@ -1,4 +1,4 @@
-"""Build gold for an as_of date: point-in-time member features (one partition per as_of) and the KPI marts,
+"""Build gold for an as_of date: point-in-time member features and the KPI marts (one partition per as_of each),
 every snapshot recorded with the silver versions it read in ops.gold_snapshots."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ def parse_args():
     p = cli.parser("build_gold", __doc__)
     p.add_argument("--as-of", default="",
                    help="snapshot date(s) YYYY-MM-DD, comma-separated to backfill several (default: conf gold.as_of, "
-                        "else the day after silver.run_date, else today UTC); features use data strictly before it; "
-                        "a date without silver data in the shortest feature window (30 days) before it fails the "
-                        "run and nothing is written")
+                        "else the day after silver.run_date, else today UTC); features and marts use data strictly "
+                        "before it; a date without silver data in the shortest feature window (30 days) before it "
+                        "fails the run and nothing is written")
     p.add_argument("--snapshots", type=int, default=1, metavar="N",
                    help="also build the N-1 monthly feature snapshots before the as_of (same day of month), "
                         "e.g. to backfill history for segment migration (default 1)")
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
             raise cli.UserError(f"--snapshots must be at least 1, got {args.snapshots}")
         dates = sorted({months_before(as_ofs[-1], n) for n in range(args.snapshots)} | set(as_ofs))
         feature_dates = dates if args.only != "kpi" else []
-        kpi_dates = dates[-1:] if args.only != "features" else []
+        kpi_dates = as_ofs if args.only != "features" else []
         report = cli.Report("build_gold")
         run_id = snapshots.new_run_id()
         cli.log.info("build_gold run %s: features as_of %s; KPI marts as_of %s", run_id,

@@ -1,4 +1,4 @@
-"""gold snapshots: when an as_of has data, and pinned input versions."""
+"""gold snapshots: when an as_of has data, pinned input versions, and reading the latest snapshot."""
 
 from __future__ import annotations
 
@@ -46,3 +46,11 @@ def test_pinned_inputs_read_the_pinned_version(spark, cfg):
     assert inputs.activity_dates(spark, cfg) == [date(2026, 10, 1)]
     with pytest.raises(lake.LakeError, match="cannot build a test: silver table.*missing: silver.offers"):
         S.pin(cfg, ["silver.transactions", "silver.offers"], "a test")
+
+
+def test_read_gives_the_latest_snapshot_by_default(spark, cfg):
+    rows = [(date(2026, 10, 1), 1), (date(2026, 11, 1), 2), (date(2026, 11, 1), 3)]
+    lake.overwrite(spark.createDataFrame(rows, "as_of date, v int"), cfg, "gold.kpi_x", partition_by=["as_of"])
+    assert S.as_of_dates(spark, cfg, "gold.kpi_x") == [date(2026, 10, 1), date(2026, 11, 1)]
+    assert sorted(r["v"] for r in S.read(spark, cfg, "gold.kpi_x").collect()) == [2, 3]
+    assert [r["v"] for r in S.read(spark, cfg, "gold.kpi_x", "2026-10-01").collect()] == [1]

@@ -4,8 +4,8 @@ points and liability, the offer funnel and the member lifecycle. Contract: docs/
 The mart functions are pure (DataFrames in, DataFrame out; as_of and parameters are arguments).
 Every mart covers business dates in [as_of - lookback_days, as_of) and carries the period
 columns ``period`` ('day' | 'week'), ``period_start``, ``period_end`` (exclusive) and
-``is_complete``. ``build`` reads pinned silver versions, computes every mart and overwrites each gold.kpi_*
-table.
+``is_complete``. ``build`` reads pinned silver versions, computes every mart and overwrites its as_of
+partition in each gold.kpi_* table (partitioned by as_of: one snapshot per as_of, like the features).
 """
 
 from __future__ import annotations
@@ -355,10 +355,11 @@ def marts(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.In
 
 def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.Inputs | None = None,
           run_id: str | None = None) -> list[dict]:
-    """Compute every KPI mart for ``as_of`` and overwrite each gold.kpi_* table (whole table: a mart
-    is one snapshot, days x dimensions), recording the silver versions read in ops.gold_snapshots.
+    """Compute every KPI mart for ``as_of`` and overwrite its ``as_of`` partition in each gold.kpi_*
+    table (snapshots of other dates stay), recording the silver versions read in ops.gold_snapshots.
     An as_of without silver data in the shortest feature window before it is a NoDataError before
-    anything is written. One dict per table: table, rows, version, seconds."""
+    anything is written. One dict per table: table, rows,
+    version, seconds."""
     inputs = inputs or snapshots.pin(cfg, INPUTS, "the KPI marts")
     inputs.require_data(spark, cfg, as_of)
     run_id = run_id or snapshots.new_run_id()
@@ -367,7 +368,7 @@ def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.In
     try:
         for table, df in tables.items():
             started = time.time()
-            info = lake.overwrite(df.coalesce(1), cfg, table)
+            info = _write_snapshot(spark, cfg, table, df.coalesce(1), as_of)
             snapshots.record(spark, cfg, table, as_of, info, inputs.of(INPUTS), run_id)
             seconds = time.time() - started
             log.info("%s as_of %s: %s rows, version %s, %.1fs", table, as_of, f"{info.rows:,}", info.version, seconds)
@@ -376,3 +377,19 @@ def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.In
         for df in persisted:
             df.unpersist()
     return report
+
+
+def _write_snapshot(spark: SparkSession, cfg: Config, table: str, df: DataFrame, as_of: date) -> lake.CommitInfo:
+    """Overwrite the as_of partition. A mart written before marts were partitioned (one snapshot,
+    whole table) is rewritten once as a partitioned table, keeping its snapshot if it is of
+    another date."""
+    part = [{"as_of": as_of.isoformat()}]
+    if not lake.exists(cfg, table) or _partitioned_by_as_of(cfg, table):
+        return lake.overwrite(df, cfg, table, partition_by=["as_of"], partitions=part)
+    old = lake.read(spark, cfg, table, version=lake.version(cfg, table)).where(F.col("as_of") != F.lit(as_of))
+    log.info("%s: not partitioned by as_of yet (written by an older build_gold); rewriting it partitioned", table)
+    return lake.overwrite(df.unionByName(old), cfg, table, partition_by=["as_of"])
+
+
+def _partitioned_by_as_of(cfg: Config, table: str) -> bool:
+    return list(lake.delta_table(cfg, table).metadata().partition_columns) == ["as_of"]

@@ -1,4 +1,4 @@
-"""Gold snapshots: what each one was built from, and whether an as_of has data.
+"""Gold snapshots: what each one was built from, whether an as_of has data, and reading one back.
 
 A build pins every silver input at its current Delta version before it starts (``pin``) and
 reads only those versions, so the versions it records in ``ops.gold_snapshots`` (one row per gold
@@ -123,3 +123,20 @@ def new_run_id() -> str:
     import uuid
 
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def as_of_dates(spark: SparkSession, cfg: Config, table: str) -> list[date]:
+    """The as_of snapshots present in a gold table, oldest first (one small row per snapshot)."""
+    rows = lake.read(spark, cfg, table).select("as_of").distinct().orderBy("as_of").collect()
+    return [r["as_of"] for r in rows]
+
+
+def read(spark: SparkSession, cfg: Config, table: str, as_of: date | str | None = None) -> DataFrame:
+    """One as_of snapshot of a gold table: the latest by default."""
+    if as_of is None:
+        dates = as_of_dates(spark, cfg, table)
+        if not dates:
+            raise lake.LakeError(f"{table} has no snapshot yet: run build_gold")
+        as_of = dates[-1]
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    return lake.read(spark, cfg, table).where(F.col("as_of") == F.lit(as_of))
