@@ -1,4 +1,5 @@
-"""Build gold for an as_of date: point-in-time member features (one partition per as_of) and the KPI marts."""
+"""Build gold for an as_of date: point-in-time member features and the KPI marts (one partition per as_of each),
+every snapshot recorded with the silver versions it read in ops.gold_snapshots."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from loyalty import cli
 from loyalty.conf import Config
-from loyalty.gold import features, kpi
+from loyalty.gold import features, kpi, snapshots
 from loyalty.spark import spark_session
 
 
@@ -15,7 +16,9 @@ def parse_args():
     p = cli.parser("build_gold", __doc__)
     p.add_argument("--as-of", default="",
                    help="snapshot date(s) YYYY-MM-DD, comma-separated to backfill several (default: conf gold.as_of, "
-                        "else the day after silver.run_date, else today UTC); features use data strictly before it")
+                        "else the day after silver.run_date, else today UTC); features and marts use data strictly "
+                        "before it; a date without silver data in the shortest feature window (30 days) before it "
+                        "fails the run and nothing is written")
     p.add_argument("--snapshots", type=int, default=1, metavar="N",
                    help="also build the N-1 monthly feature snapshots before the as_of (same day of month), "
                         "e.g. to backfill history for segment migration (default 1)")
@@ -53,26 +56,34 @@ def _date(value, what: str) -> date:
 
 def main(argv=None) -> int:
     def body(args, cfg) -> int:
-        dates = sorted({_date(v, "--as-of") for v in args.as_of.split(",") if v.strip()}) or [default_as_of(cfg)]
+        as_ofs = sorted({_date(v, "--as-of") for v in args.as_of.split(",") if v.strip()}) or [default_as_of(cfg)]
         if args.snapshots < 1:
             raise cli.UserError(f"--snapshots must be at least 1, got {args.snapshots}")
-        dates = sorted({months_before(dates[-1], n) for n in range(args.snapshots)} | set(dates))
+        dates = sorted({months_before(as_ofs[-1], n) for n in range(args.snapshots)} | set(as_ofs))
+        feature_dates = dates if args.only != "kpi" else []
+        kpi_dates = as_ofs if args.only != "features" else []
         report = cli.Report("build_gold")
-        cli.log.info("build_gold as_of %s", ", ".join(d.isoformat() for d in dates))
+        run_id = snapshots.new_run_id()
+        cli.log.info("build_gold run %s: features as_of %s; KPI marts as_of %s", run_id,
+                     ", ".join(d.isoformat() for d in feature_dates) or "-",
+                     ", ".join(d.isoformat() for d in kpi_dates) or "-")
         with spark_session("build_gold", cfg) as spark:
-            if args.only != "kpi":
-                for as_of in dates:
-                    r = features.build(spark, cfg, as_of)
-                    report.add(table=r["table"], as_of=r["as_of"], rows=r["rows"], version=r["version"],
-                               seconds=r["seconds"])
-            if args.only != "features":
-                for r in kpi.build(spark, cfg, dates[-1]):
-                    report.add(table=r["table"], as_of=dates[-1].isoformat(), rows=r["rows"],
+            needed = (features.INPUTS if feature_dates else []) + (kpi.INPUTS if kpi_dates else [])
+            inputs = snapshots.pin(cfg, needed, "gold")   # every snapshot of this run reads these versions
+            for as_of in sorted(set(feature_dates) | set(kpi_dates)):
+                inputs.require_data(spark, cfg, as_of)      # all dates checked before anything is written
+            for as_of in feature_dates:
+                r = features.build(spark, cfg, as_of, inputs=inputs, run_id=run_id)
+                report.add(table=r["table"], as_of=r["as_of"], rows=r["rows"], version=r["version"],
+                           seconds=r["seconds"])
+            for as_of in kpi_dates:
+                for r in kpi.build(spark, cfg, as_of, inputs=inputs, run_id=run_id):
+                    report.add(table=r["table"], as_of=as_of.isoformat(), rows=r["rows"],
                                version=r.get("version"), seconds=r["seconds"])
         report.log_summary()
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
-    return cli.run_main("build_gold", argv, parse_args(), body)
+    return cli.run_main("build_gold", argv, parse_args(), body, expected=(snapshots.NoDataError,))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ GOLD_AS_OF = ["2026-10-15", "2026-11-01"]
 
 @pytest.fixture(scope="session")
 def tiny_gold(tiny_lake):
-    """build_gold on the tiny lake for two snapshots (features for both, KPI marts for the last)."""
+    """build_gold on the tiny lake for two snapshots (features and KPI marts for both)."""
     from jobs import build_gold
 
     cfg, args = tiny_lake

@@ -12,10 +12,10 @@ import os
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from loyalty import conf, lake
 from loyalty.conf import Config
+from loyalty.gold import snapshots
 from loyalty.spark import build_session
 
 MAX_PANDAS_ROWS = 100_000
@@ -46,16 +46,12 @@ def small(df: DataFrame, max_rows: int = MAX_PANDAS_ROWS) -> pd.DataFrame:
 
 def as_of_dates(spark: SparkSession, cfg: Config, table: str = "gold.member_features") -> list:
     """The as_of snapshots present in a gold table (one small row per snapshot), oldest first."""
-    rows = lake.read(spark, cfg, table).select("as_of").distinct().orderBy("as_of").collect()
-    return [r["as_of"] for r in rows]
+    return snapshots.as_of_dates(spark, cfg, table)
 
 
-def latest(spark: SparkSession, cfg: Config, table: str = "gold.member_features") -> DataFrame:
-    """The latest as_of snapshot of a gold table."""
-    dates = as_of_dates(spark, cfg, table)
-    if not dates:
-        raise lake.LakeError(f"{table} has no snapshot yet: run build_gold")
-    return lake.read(spark, cfg, table).where(F.col("as_of") == F.lit(dates[-1]))
+def latest(spark: SparkSession, cfg: Config, table: str = "gold.member_features", as_of=None) -> DataFrame:
+    """One as_of snapshot of a gold table (features, KPI marts, segments...): the latest by default."""
+    return snapshots.read(spark, cfg, table, as_of)
 
 
 def delta_to_pandas(cfg: Config, table: str, sql: str = "SELECT * FROM t", version: int | None = None,

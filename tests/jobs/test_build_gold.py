@@ -1,13 +1,18 @@
 """build_gold end to end on the tiny lake: one feature row per active member per as_of, the KPI
-marts, idempotent re-runs, and a clear error for a bad date."""
+marts per as_of, idempotent re-runs, the inputs of every snapshot, and a clear error for a bad date
+or a date without data."""
 
 from datetime import date, datetime
 
+import pytest
 from pyspark.sql import functions as F
 
 from jobs import build_gold
-from loyalty import lake
+from loyalty import lake, notebook
+from loyalty.gold import features, kpi, snapshots
 from loyalty.gold.features import TABLE
+
+GOLD_AS_OF = ["2026-10-15", "2026-11-01"]      # what the tiny_gold fixture builds (tests/conftest.py)
 
 
 def test_one_row_per_active_member_per_as_of(spark, tiny_gold):
@@ -53,3 +58,57 @@ def test_bad_as_of_is_one_clear_error(tiny_lake, caplog):
     _, args = tiny_lake
     assert build_gold.main(args + ["--as-of", "2026-13-01"]) == 1
     assert "--as-of must be a date YYYY-MM-DD, got '2026-13-01'" in caplog.text
+
+
+GOLD_TABLES = [TABLE, *kpi.TABLES, snapshots.TABLE]
+
+
+def _versions(cfg):
+    return {t: lake.version(cfg, t) for t in GOLD_TABLES}
+
+
+def _errors(caplog):
+    return [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("as_of", ["2030-01-01", "2020-01-01", "2026-11-01,2030-01-01"],
+                         ids=["after-the-data", "before-the-data", "one-of-two"])
+def test_as_of_without_data_fails_in_one_line_and_writes_nothing(spark, tiny_gold, caplog, as_of):
+    cfg, args = tiny_gold
+    before = _versions(cfg)
+    rows = {r["as_of"]: r["count"] for r in lake.read(spark, cfg, TABLE).groupBy("as_of").count().collect()}
+    assert build_gold.main(args + ["--as-of", as_of]) == 1
+    errors = _errors(caplog)
+    bad = as_of.split(",")[-1]
+    assert len(errors) == 1 and f"no data for as_of {bad}" in errors[0].getMessage()
+    assert "nothing was written" in errors[0].getMessage() and "\n" not in errors[0].getMessage()
+    assert "Traceback" not in caplog.text
+    assert _versions(cfg) == before
+    assert {r["as_of"]: r["count"] for r in lake.read(spark, cfg, TABLE).groupBy("as_of").count().collect()} == rows
+
+
+def test_kpi_marts_keep_one_snapshot_per_as_of_and_readers_get_the_latest(spark, tiny_gold):
+    cfg, args = tiny_gold
+    latest = date(2026, 11, 1)
+    current = {t: sorted(map(tuple, notebook.latest(spark, cfg, t).collect())) for t in kpi.TABLES}
+    for t in kpi.TABLES:
+        assert {r["as_of"] for r in lake.read(spark, cfg, t).select("as_of").distinct().collect()} == {
+            date(2026, 10, 15), latest}, t
+        assert {r[0] for r in current[t]} == {latest}, t          # as_of is the first column of every mart
+    # A backfill of an older date replaces that date's snapshot only: the current marts stay.
+    assert build_gold.main(args + ["--as-of", "2026-10-15", "--only", "kpi"]) == 0
+    for t in kpi.TABLES:
+        assert sorted(map(tuple, notebook.latest(spark, cfg, t).collect())) == current[t], t
+        old = notebook.latest(spark, cfg, t, as_of="2026-10-15")
+        assert old.count() > 0 and {r["as_of"] for r in old.select("as_of").distinct().collect()} == {date(2026, 10, 15)}
+
+
+def test_every_snapshot_records_the_silver_versions_it_read(spark, tiny_gold):
+    cfg, _ = tiny_gold
+    log = lake.read(spark, cfg, snapshots.TABLE)
+    recorded = {(r["table_name"], r["as_of"]) for r in log.collect()}
+    assert {(t, date.fromisoformat(d)) for t in [TABLE, *kpi.TABLES] for d in GOLD_AS_OF} <= recorded
+    last = log.where(F.col("table_name") == TABLE).orderBy(F.desc("gold_version")).first()
+    assert last["input_versions"] == {t: lake.version(cfg, t) for t in features.INPUTS}
+    assert last["gold_version"] == lake.version(cfg, TABLE)
+    assert last["rows"] == lake.read(spark, cfg, TABLE).where(F.col("as_of") == F.lit(last["as_of"])).count()

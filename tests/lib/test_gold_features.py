@@ -11,11 +11,16 @@ from pyspark.sql import functions as F
 
 from loyalty import lake
 from loyalty.gold import features as G
+from loyalty.gold import snapshots
 from loyalty.transforms.gold import features as T
 
 AS_OF = date(2026, 11, 1)
 P = T.FeatureParams(banners=("FRESHMART", "VALUMART"), departments={"PRODUCE": "produce", "SNACKS": "snacks"},
                     expiry_days=365, expiring_window_days=90)
+
+
+PRODUCTS_DDL = ("product_id string, upc string, department string, is_private_label boolean, valid_from timestamp, "
+                "valid_to timestamp, is_current boolean")
 
 
 def ts(s: str) -> datetime:
@@ -50,9 +55,11 @@ def silver_tables(spark):
         ("R2", 1, "M1", d("2026-10-05"), "U3", Decimal("20.00")),
         ("R4", 1, "M2", d("2026-10-20"), "U2", Decimal("10.00")),
     ], "receipt_id string, line_no int, member_id string, business_date date, upc string, line_amount decimal(12,2)")
-    products = spark.createDataFrame([
-        ("P1", "U1", "PRODUCE", False, True), ("P2", "U2", "SNACKS", True, True), ("P3", "U3", "BAKERY", False, True),
-    ], "product_id string, upc string, department string, is_private_label boolean, is_current boolean")
+    products = spark.createDataFrame([        # SCD2: one open version each (silver writes 9999-12-31 as valid_to)
+        ("P1", "U1", "PRODUCE", False, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P2", "U2", "SNACKS", True, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P3", "U3", "BAKERY", False, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+    ], PRODUCTS_DDL)
     partner_txns = spark.createDataFrame([
         ("C1", "CINEMA", "M1", d("2026-10-10"), Decimal("25.00"), 125),
         ("C2", "CINEMA", "M1", d("2026-05-10"), Decimal("15.00"), 75),
@@ -184,6 +191,47 @@ def test_planted_future_rows_change_nothing(spark, cfg):
     assert m1["trips_30d"] == 3 and m1["recency_days"] == 1
 
 
+def test_products_valid_at_as_of_are_picked(spark):
+    """SCD2 rows valid at as_of: valid_from < as_of <= valid_to (open rows: null or 9999-12-31)."""
+    products = spark.createDataFrame([
+        ("P1", "U1", "PRODUCE", False, ts("2026-01-01 00:00:00"), ts("2026-11-01 00:00:00"), False),
+        ("P1", "U1", "SNACKS", False, ts("2026-11-01 00:00:00"), None, True),
+        ("P2", "U2", "BAKERY", True, ts("2026-11-01 00:00:00"), ts("9999-12-31 00:00:00"), True),   # not known yet
+        ("P3", "U3", "FROZEN", False, ts("2026-03-01 00:00:00"), ts("9999-12-31 00:00:00"), True),
+    ], PRODUCTS_DDL)
+    got = {r["upc"]: r["department"] for r in T.products_as_of(products, AS_OF).collect()}
+    assert got == {"U1": "PRODUCE", "U3": "FROZEN"}
+    later = {r["upc"]: r["department"] for r in T.products_as_of(products, date(2026, 11, 2)).collect()}
+    assert later == {"U1": "SNACKS", "U2": "BAKERY", "U3": "FROZEN"}
+
+
+def test_basket_mix_uses_the_product_attributes_valid_at_as_of(spark, cfg):
+    """A product moves to another department after as_of (a later silver version): the snapshot
+    rebuilt later keeps the old attribution; a snapshot after the change uses the new one."""
+    tables = silver_tables(spark)
+    write_silver(cfg, tables)
+    G.build(spark, cfg, AS_OF)
+    before = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    m1 = before.where("member_id = 'M1'").first()
+    assert (m1["dept_share_produce"], m1["dept_share_snacks"]) == (0.5, 1 / 6)
+
+    # U1 (PRODUCE, 30.00 of M1's 60.00) becomes SNACKS from 2026-11-10: the old version is closed.
+    moved = spark.createDataFrame([
+        ("P1", "U1", "PRODUCE", False, ts("2025-01-01 02:00:00"), ts("2026-11-10 00:00:00"), False),
+        ("P1", "U1", "SNACKS", False, ts("2026-11-10 00:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P2", "U2", "SNACKS", True, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+        ("P3", "U3", "BAKERY", False, ts("2025-01-01 02:00:00"), ts("9999-12-31 00:00:00"), True),
+    ], PRODUCTS_DDL)
+    lake.overwrite(moved, cfg, "silver.products")
+    G.build(spark, cfg, AS_OF)
+    after = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    assert_df_equality(after, before, ignore_row_order=True, ignore_column_order=True)
+
+    G.build(spark, cfg, date(2026, 11, 15))
+    m1_later = lake.read(spark, cfg, "gold.member_features").where("as_of = '2026-11-15' AND member_id = 'M1'").first()
+    assert (m1_later["dept_share_produce"], m1_later["dept_share_snacks"]) == (0.0, 40 / 60)
+
+
 def test_snapshots_are_kept_per_as_of(spark, cfg):
     write_silver(cfg, silver_tables(spark))
     G.build(spark, cfg, date(2026, 10, 1))
@@ -197,6 +245,46 @@ def test_snapshots_are_kept_per_as_of(spark, cfg):
     assert sorted(map(tuple, snap.where(F.col("as_of") == date(2026, 10, 1)).collect())) == sorted(map(tuple, first))
     m1_oct = [r for r in first if r["member_id"] == "M1"][0]
     assert m1_oct["trips_365d"] == 1 and m1_oct["last_purchase_date"] == d("2026-08-01")
+
+
+def test_snapshot_records_its_silver_versions_and_rebuilds_exactly_from_them(spark, cfg):
+    tables = silver_tables(spark)
+    write_silver(cfg, tables)
+    G.build(spark, cfg, AS_OF, run_id="r1")
+    first = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    first_rows = sorted(map(tuple, first.collect()))
+    log = lake.read(spark, cfg, snapshots.TABLE).collect()
+    assert [(r["table_name"], r["as_of"], r["run_id"], r["rows"]) for r in log] == [("gold.member_features", AS_OF, "r1", 2)]
+    recorded = log[0]["input_versions"]
+    assert recorded == {t: lake.version(cfg, t) for t in G.INPUTS}
+    assert log[0]["gold_version"] == lake.version(cfg, "gold.member_features") and log[0]["built_at"] is not None
+
+    # silver moves on (a late receipt before as_of); the next build records the new version
+    late = spark.createDataFrame([("R8", "VALUMART", "M1", d("2026-10-31"), 8, 1, Decimal("999.00"))],
+                                 tables["silver.transactions"].schema)
+    lake.append(late, cfg, "silver.transactions")
+    G.build(spark, cfg, AS_OF, run_id="r2")
+    second = lake.read(spark, cfg, snapshots.TABLE).where("run_id = 'r2'").first()
+    assert second["input_versions"]["silver.transactions"] == recorded["silver.transactions"] + 1
+    assert sorted(map(tuple, lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+                      .collect())) != first_rows
+
+    # the first snapshot, rebuilt from the versions it recorded, is the same rows again
+    G.build(spark, cfg, AS_OF, inputs=snapshots.Inputs(dict(recorded)), run_id="r3")
+    again = lake.read(spark, cfg, "gold.member_features").where(F.col("as_of") == AS_OF)
+    assert sorted(map(tuple, again.collect())) == first_rows
+    assert lake.read(spark, cfg, snapshots.TABLE).where("run_id = 'r3'").first()["input_versions"] == recorded
+
+
+def test_as_of_without_data_is_refused_before_anything_is_written(spark, cfg):
+    write_silver(cfg, silver_tables(spark))
+    G.build(spark, cfg, AS_OF)
+    version = lake.version(cfg, "gold.member_features")
+    for as_of in (date(2027, 6, 1), date(2024, 1, 1)):      # long after the data ends; before it starts
+        with pytest.raises(snapshots.NoDataError, match=f"no data for as_of {as_of}.*nothing was written"):
+            G.build(spark, cfg, as_of)
+    assert lake.version(cfg, "gold.member_features") == version
+    assert lake.read(spark, cfg, snapshots.TABLE).count() == 1
 
 
 def test_missing_silver_is_a_clear_error(spark, cfg):

@@ -312,3 +312,55 @@ def test_build_writes_every_mart_to_the_lake(spark, cfg):
     assert_df_equality(pts.select("liability_points", "liability_dollars"),
                        spark.createDataFrame([(1180, 1.18)], "liability_points long, liability_dollars double"),
                        ignore_nullable=True)
+
+
+def _silver(spark, cfg):
+    silver = {"members": members_table, "transactions": transactions_table, "partner_transactions": partner_table,
+              "points_ledger": ledger_table, "offer_events": offer_events_table, "offers": offers_table}
+    for name, table in silver.items():
+        lake.overwrite(table(spark), cfg, f"silver.{name}")
+
+
+def _snapshot(spark, cfg, table, as_of):
+    return sorted(map(tuple, lake.read(spark, cfg, table).where(F.col("as_of") == F.lit(as_of)).collect()))
+
+
+def test_marts_keep_one_partition_per_as_of_so_a_backfill_leaves_the_current_snapshot(spark, cfg):
+    cfg = cfg.with_overrides(["gold.kpi.lookback_days=10", "gold.kpi.lapse_days=3"])
+    _silver(spark, cfg)
+    kpi.build(spark, cfg, AS_OF)
+    current = {t: _snapshot(spark, cfg, t, AS_OF) for t in kpi.TABLES}
+    earlier = AS_OF - timedelta(days=3)
+    report = kpi.build(spark, cfg, earlier)                       # a backfill of an older date
+    assert [r["table"] for r in report] == kpi.TABLES
+    for t in kpi.TABLES:
+        assert _snapshot(spark, cfg, t, AS_OF) == current[t], t
+        assert len(_snapshot(spark, cfg, t, earlier)) > 0, t
+    recorded = lake.read(spark, cfg, "ops.gold_snapshots").where(F.col("as_of") == F.lit(earlier)).collect()
+    assert sorted(r["table_name"] for r in recorded) == sorted(kpi.TABLES)
+    assert recorded[0]["input_versions"] == {t: lake.version(cfg, t) for t in kpi.INPUTS}
+
+
+def test_a_mart_written_whole_by_an_older_build_is_rewritten_partitioned_keeping_its_snapshot(spark, cfg):
+    cfg = cfg.with_overrides(["gold.kpi.lookback_days=10", "gold.kpi.lapse_days=3"])
+    _silver(spark, cfg)
+    earlier = AS_OF - timedelta(days=3)
+    tables, persisted = kpi.marts(spark, cfg, earlier)
+    for table, df in tables.items():                              # what build() used to write: whole tables
+        lake.overwrite(df, cfg, table)
+    for df in persisted:
+        df.unpersist()
+    old = {t: _snapshot(spark, cfg, t, earlier) for t in kpi.TABLES}
+    kpi.build(spark, cfg, AS_OF)
+    for t in kpi.TABLES:
+        assert _snapshot(spark, cfg, t, earlier) == old[t], t
+        assert len(_snapshot(spark, cfg, t, AS_OF)) > 0, t
+        assert lake.delta_table(cfg, t).metadata().partition_columns == ["as_of"], t
+
+
+def test_an_as_of_without_data_writes_no_mart(spark, cfg):
+    from loyalty.gold import snapshots
+    _silver(spark, cfg)
+    with pytest.raises(snapshots.NoDataError, match="no data for as_of 2027-01-01"):
+        kpi.build(spark, cfg, date(2027, 1, 1))
+    assert not any(lake.exists(cfg, t) for t in kpi.TABLES)

@@ -120,3 +120,50 @@ def test_conform_that_loses_a_row_fails_and_commits_nothing(spark, seeded):
     assert not lake.exists(seeded, "silver.transactions")
     assert not lake.exists(seeded, "ops.silver_batches") or lake.read(spark, seeded, "ops.silver_batches").where(
         "source = 'retail_valumart'").count() == 0
+
+
+PRODUCT_COLS = ["product_id", "upc", "name", "brand", "is_private_label", "department", "category", "subcategory",
+                "regular_price", "size", "updated_at"]
+FM_COLS = ["receipt_no", "store_no", "card_no", "txn_local_ts", "line_no", "upc", "qty", "unit_price_cents",
+           "line_amount_cents", "discount_cents", "tender_type"]
+
+
+def fm_line(receipt_no, line_no, cents, upc="U1"):
+    return dict(receipt_no=receipt_no, store_no="F1", card_no=CARD, txn_local_ts="2026-10-01 10:00:00",
+                line_no=str(line_no), upc=upc, qty="1", unit_price_cents=str(cents), line_amount_cents=str(cents),
+                discount_cents="0", tender_type="CARD")
+
+
+def test_freshmart_correction_file_keeps_the_full_receipt_total(spark, seeded):
+    """Batch 1 has receipt f1 with three lines; batch 2 is a correction file that re-sends only
+    line 2, with a corrected amount. A re-delivered line replaces the same (receipt, line) key, so
+    the receipt is lines 1 and 3 of batch 1 plus the corrected line 2: the total uses all three."""
+    _bronze(spark, seeded, "stores", STORE_COLS, [
+        dict(store_id="F1", banner="FRESHMART", store_name="FM 1", city="Toronto", province="ON", postal_code="M5V",
+             timezone="America/Toronto", open_date="2010-01-01", is_test_store="N")], 2)
+    _bronze(spark, seeded, "products", PRODUCT_COLS, [
+        dict(product_id="P1", upc="U1", name="Apples", brand="Orchard", is_private_label="N", department="Produce",
+             category="Fruit", subcategory="Apples", regular_price="1.00", size="1 kg",
+             updated_at="2026-01-01T00:00:00Z")], 1)
+    _bronze(spark, seeded, "retail_freshmart", FM_COLS,
+            [fm_line("f1", 1, 1000), fm_line("f1", 2, 500), fm_line("f1", 3, 250), fm_line("f2", 1, 700)], 1)
+    first = _run(spark, seeded, "stores", "products", "crm_members", "retail_freshmart")["retail_freshmart"]
+    assert (first.rows_in, first.rows_kept) == (4, 4)
+    totals = {r["receipt_id"]: (str(r["total_amount"]), r["line_count"])
+              for r in lake.read(spark, seeded, "silver.transactions").collect()}
+    assert totals["FRESHMART:f1"] == ("17.50", 3)
+
+    _bronze(spark, seeded, "retail_freshmart", FM_COLS, [fm_line("f1", 2, 450)], 2)
+    second = _run(spark, seeded, "retail_freshmart", run_id="s2")["retail_freshmart"]
+    # Conservation: the one bronze row is kept; it replaced an earlier delivery of its line.
+    assert (second.rows_in, second.rows_kept, second.quarantined, second.duplicates) == (1, 1, 0, 1)
+    lines = {(r["receipt_id"], r["line_no"]): str(r["line_amount"])
+             for r in lake.read(spark, seeded, "silver.transaction_lines").collect()}
+    assert lines == {("FRESHMART:f1", 1): "10.00", ("FRESHMART:f1", 2): "4.50", ("FRESHMART:f1", 3): "2.50",
+                     ("FRESHMART:f2", 1): "7.00"}
+    txns = {r["receipt_id"]: r for r in lake.read(spark, seeded, "silver.transactions").collect()}
+    f1 = txns["FRESHMART:f1"]
+    assert (str(f1["total_amount"]), f1["line_count"], f1["item_count"], f1["_batch_id"]) == ("17.00", 3, 3, 2)
+    assert f1["member_id"] == "M00000001"
+    assert str(txns["FRESHMART:f2"]["total_amount"]) == "7.00"      # a receipt the correction did not touch
+    assert len(txns) == 2

@@ -85,6 +85,27 @@ def test_receipts_from_lines_sum_kept_lines(spark):
     assert (r["total_amount"], r["discount_amount"], r["item_count"], r["line_count"]) == (Decimal("6.25"), Decimal("0.50"), 3, 2)
 
 
+
+def test_receipts_from_lines_sum_every_current_line_of_the_batch_receipts(spark):
+    """A correction batch re-sends line 2 of R1 only: R1's totals come from all its current lines;
+    R2, not in the batch, is not emitted."""
+    ddl = ("receipt_id string, line_no int, quantity int, line_amount decimal(12,2), discount_amount decimal(12,2), "
+           "_batch_id long")
+    current = spark.createDataFrame([("R1", 1, 1, Decimal("10.00"), Decimal("0.00"), 1),
+                                     ("R1", 2, 2, Decimal("4.50"), Decimal("0.50"), 2),
+                                     ("R1", 3, 1, Decimal("2.50"), Decimal("0.00"), 1),
+                                     ("R2", 1, 1, Decimal("7.00"), Decimal("0.00"), 1)], ddl)
+    current = current.withColumn("_source_file", F.lit("f")).withColumn("_ingested_at", F.lit(datetime(2026, 7, 2)))
+    batch = current.where("receipt_id = 'R1' AND line_no = 2")
+    for c, v in [("banner", "FRESHMART"), ("store_id", "S1"), ("member_id", "M1"), ("tender_type", "CASH"),
+                 ("fulfillment_type", None)]:
+        batch = batch.withColumn(c, F.lit(v).cast("string"))
+    batch = (batch.withColumn("txn_ts", F.lit(datetime(2026, 7, 1, 12))).withColumn("business_date", F.lit(date(2026, 7, 1)))
+             .withColumn("local_hour", F.lit(8)).withColumn("local_dow", F.lit(4)))
+    rows = RT.receipts_from_lines(batch, current).collect()
+    assert [(r["receipt_id"], r["total_amount"], r["discount_amount"], r["item_count"], r["line_count"], r["member_id"],
+             r["_batch_id"]) for r in rows] == [("R1", Decimal("17.00"), Decimal("0.50"), 4, 3, "M1", 2)]
+
 MEMBER_COLS = ["member_id", "loyalty_card_no", "first_name", "last_name", "email", "phone", "street_address", "city",
                "province", "postal_code", "birth_date", "gender", "enrollment_date", "home_banner", "consent_email",
                "consent_sms", "consent_push", "consent_mail", "status", "updated_at"]

@@ -1,4 +1,5 @@
-"""Build gold.member_features for one as_of date: read silver, compute, overwrite that as_of's partition."""
+"""Build gold.member_features for one as_of date: read pinned silver versions, compute, overwrite that
+as_of's partition, record the inputs in ops.gold_snapshots."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from loyalty import lake
 from loyalty.conf import Config, ConfigError
+from loyalty.gold import snapshots
 from loyalty.transforms.gold import features as T
 
 log = logging.getLogger("loyalty")
@@ -34,23 +36,19 @@ def params(cfg: Config) -> T.FeatureParams:
                            expiring_window_days=int(cfg.get("gold.points.expiring_window_days", 90)))
 
 
-def missing_inputs(cfg: Config) -> list[str]:
-    return [t for t in INPUTS if not lake.exists(cfg, t)]
-
-
-def compute(spark: SparkSession, cfg: Config, as_of: date, *,
+def compute(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.Inputs | None = None,
             relative_error: float = 0.001) -> tuple[DataFrame, DataFrame]:
-    """gold.member_features rows for ``as_of``, and the persisted frame under them (the caller
-    unpersists it). RFM cut points
-    are four quantiles per measure: the only values brought to the driver."""
+    """gold.member_features rows for ``as_of`` from the pinned silver ``inputs`` (default: the
+    current versions), and the persisted frame under them (the caller unpersists it). RFM cut
+    points are four quantiles per measure: the only values brought to the driver."""
     p = params(cfg)
-    r = lambda name: lake.read(spark, cfg, name)  # noqa: E731
+    inputs = inputs or snapshots.pin(cfg, INPUTS, TABLE)
+    r = lambda name: inputs.read(spark, cfg, name)  # noqa: E731
     tx, members = r("silver.transactions"), r("silver.members")
-    products = r("silver.products").where("is_current")
     base = T.assemble(
         T.member_population(members, as_of), as_of, p,
         retail=T.retail_features(tx, as_of, p),
-        mix=T.basket_mix(r("silver.transaction_lines"), products, as_of, p),
+        mix=T.basket_mix(r("silver.transaction_lines"), r("silver.products"), as_of, p),
         partners=T.partner_features(r("silver.partner_transactions"), as_of, p),
         points=T.points_features(r("silver.points_ledger"), as_of, p),
         digital=T.digital_features(r("silver.digital_events"), as_of),
@@ -63,18 +61,21 @@ def compute(spark: SparkSession, cfg: Config, as_of: date, *,
     return T.with_rfm(base, *cuts).select(*T.column_order(p)), base
 
 
-def build(spark: SparkSession, cfg: Config, as_of: date) -> dict:
-    """Overwrite the ``as_of`` partition of gold.member_features; other snapshots stay as they are."""
+def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.Inputs | None = None,
+          run_id: str | None = None) -> dict:
+    """Overwrite the ``as_of`` partition of gold.member_features (other snapshots stay as they are)
+    from the silver ``inputs`` (default: pinned now), and record them in ops.gold_snapshots. An
+    as_of without silver data is a NoDataError before anything is written."""
     started = time.time()
-    missing = missing_inputs(cfg)
-    if missing:
-        raise lake.LakeError(f"cannot build {TABLE}: silver table(s) missing: {', '.join(missing)} "
-                             "(run ingest_bronze and build_silver first)")
-    df, persisted = compute(spark, cfg, as_of)
+    inputs = inputs or snapshots.pin(cfg, INPUTS, TABLE)
+    inputs.require_data(spark, cfg, as_of)
+    run_id = run_id or snapshots.new_run_id()
+    df, persisted = compute(spark, cfg, as_of, inputs=inputs)
     try:
         info = lake.overwrite(df, cfg, TABLE, partition_by=["as_of"], partitions=[{"as_of": as_of.isoformat()}])
     finally:
         persisted.unpersist()
+    snapshots.record(spark, cfg, TABLE, as_of, info, inputs.of(INPUTS), run_id)
     seconds = time.time() - started
     log.info("%s as_of %s: %s rows, version %s, %.1fs", TABLE, as_of, f"{info.rows:,}", info.version, seconds)
     return {"table": TABLE, "as_of": as_of.isoformat(), "rows": info.rows, "version": info.version,

@@ -4,7 +4,8 @@ points and liability, the offer funnel and the member lifecycle. Contract: docs/
 The mart functions are pure (DataFrames in, DataFrame out; as_of and parameters are arguments).
 Every mart covers business dates in [as_of - lookback_days, as_of) and carries the period
 columns ``period`` ('day' | 'week'), ``period_start``, ``period_end`` (exclusive) and
-``is_complete``. ``build`` reads silver, computes every mart and overwrites each gold.kpi_* table.
+``is_complete``. ``build`` reads pinned silver versions, computes every mart and overwrites its as_of
+partition in each gold.kpi_* table (partitioned by as_of: one snapshot per as_of, like the features).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pyspark.sql import functions as F
 
 from loyalty import lake
 from loyalty.conf import Config, ConfigError
+from loyalty.gold import snapshots
 
 log = logging.getLogger("loyalty")
 
@@ -329,11 +331,14 @@ def params(cfg: Config) -> KpiParams:
                      dimensions=tuple(d.upper() for d in dims))
 
 
-def marts(spark: SparkSession, cfg: Config, as_of: date) -> tuple[dict[str, DataFrame], list[DataFrame]]:
-    """Every mart by gold table name, and the persisted frames they share (the member-day activity
-    set and the dimension sets; the caller unpersists them)."""
+def marts(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.Inputs | None = None
+          ) -> tuple[dict[str, DataFrame], list[DataFrame]]:
+    """Every mart by gold table name, from the pinned silver ``inputs`` (default: the current
+    versions), and the persisted frames they share (the member-day activity set and the dimension
+    sets; the caller unpersists them)."""
     p = params(cfg)
-    r = lambda name: lake.read(spark, cfg, name)  # noqa: E731
+    inputs = inputs or snapshots.pin(cfg, INPUTS, "the KPI marts")
+    r = lambda name: inputs.read(spark, cfg, name)  # noqa: E731
     members = members_as_of(r("silver.members"), as_of)
     act = member_activity(r("silver.transactions"), r("silver.partner_transactions"), as_of)
     act = act.persist(StorageLevel.MEMORY_AND_DISK)
@@ -348,19 +353,23 @@ def marts(spark: SparkSession, cfg: Config, as_of: date) -> tuple[dict[str, Data
     }, [sets, act]   # keys: TABLES
 
 
-def build(spark: SparkSession, cfg: Config, as_of: date) -> list[dict]:
-    """Compute every KPI mart for ``as_of`` and overwrite each gold.kpi_* table (whole table: a mart
-    is one snapshot, days x dimensions). One dict per table: table, rows, version, seconds."""
-    missing = [t for t in INPUTS if not lake.exists(cfg, t)]
-    if missing:
-        raise lake.LakeError(f"cannot build the KPI marts: silver table(s) missing: {', '.join(missing)} "
-                             "(run ingest_bronze and build_silver first)")
-    tables, persisted = marts(spark, cfg, as_of)
+def build(spark: SparkSession, cfg: Config, as_of: date, *, inputs: snapshots.Inputs | None = None,
+          run_id: str | None = None) -> list[dict]:
+    """Compute every KPI mart for ``as_of`` and overwrite its ``as_of`` partition in each gold.kpi_*
+    table (snapshots of other dates stay), recording the silver versions read in ops.gold_snapshots.
+    An as_of without silver data in the shortest feature window before it is a NoDataError before
+    anything is written. One dict per table: table, rows,
+    version, seconds."""
+    inputs = inputs or snapshots.pin(cfg, INPUTS, "the KPI marts")
+    inputs.require_data(spark, cfg, as_of)
+    run_id = run_id or snapshots.new_run_id()
+    tables, persisted = marts(spark, cfg, as_of, inputs=inputs)
     report = []
     try:
         for table, df in tables.items():
             started = time.time()
-            info = lake.overwrite(df.coalesce(1), cfg, table)
+            info = _write_snapshot(spark, cfg, table, df.coalesce(1), as_of)
+            snapshots.record(spark, cfg, table, as_of, info, inputs.of(INPUTS), run_id)
             seconds = time.time() - started
             log.info("%s as_of %s: %s rows, version %s, %.1fs", table, as_of, f"{info.rows:,}", info.version, seconds)
             report.append({"table": table, "rows": info.rows, "version": info.version, "seconds": round(seconds, 1)})
@@ -368,3 +377,19 @@ def build(spark: SparkSession, cfg: Config, as_of: date) -> list[dict]:
         for df in persisted:
             df.unpersist()
     return report
+
+
+def _write_snapshot(spark: SparkSession, cfg: Config, table: str, df: DataFrame, as_of: date) -> lake.CommitInfo:
+    """Overwrite the as_of partition. A mart written before marts were partitioned (one snapshot,
+    whole table) is rewritten once as a partitioned table, keeping its snapshot if it is of
+    another date."""
+    part = [{"as_of": as_of.isoformat()}]
+    if not lake.exists(cfg, table) or _partitioned_by_as_of(cfg, table):
+        return lake.overwrite(df, cfg, table, partition_by=["as_of"], partitions=part)
+    old = lake.read(spark, cfg, table, version=lake.version(cfg, table)).where(F.col("as_of") != F.lit(as_of))
+    log.info("%s: not partitioned by as_of yet (written by an older build_gold); rewriting it partitioned", table)
+    return lake.overwrite(df.unionByName(old), cfg, table, partition_by=["as_of"])
+
+
+def _partitioned_by_as_of(cfg: Config, table: str) -> bool:
+    return list(lake.delta_table(cfg, table).metadata().partition_columns) == ["as_of"]

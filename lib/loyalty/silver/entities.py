@@ -33,7 +33,9 @@ def entities() -> list[Entity]:
         Entity("partner_links", links_out, lambda ctx, b: M.conform_partner_links(b, ctx.pii_key), refs=(MEMBERS,)),
         Entity("retail_freshmart", Output(LINES, ("receipt_id", "line_no"), columns=tuple(RT.LINE_COLUMNS)),
                lambda ctx, b: RT.conform_freshmart_lines(b, ctx.ref(STORES), ctx.ref(LINKS), ctx.pii_key),
-               derived=((Output(TXNS, ("receipt_id",)), lambda ctx, kept: RT.receipts_from_lines(kept)),),
+               # a correction may re-send some lines only: receipts sum all their current lines
+               derived=((Output(TXNS, ("receipt_id",)),
+                         lambda ctx, kept: RT.receipts_from_lines(kept, ctx.ref(LINES))),),
                refs=(STORES, PRODUCTS)),
         Entity("retail_valumart", Output(TXNS, ("receipt_id",), columns=tuple(RT.RECEIPT_COLUMNS)),
                lambda ctx, b: RT.conform_valumart_receipts(b, ctx.ref(STORES), ctx.ref(LINKS), ctx.pii_key),

@@ -67,11 +67,17 @@ def _share(part: Column, total: Column) -> Column:
     return F.when(total > 0, part / total).otherwise(F.lit(0.0))
 
 
-def member_population(members: DataFrame, as_of: date) -> DataFrame:
-    """Members enrolled before as_of whose member record valid at as_of is ACTIVE (SCD2:
-    valid_from < as_of <= valid_to, open rows have a null valid_to)."""
+def valid_at(history: DataFrame, as_of: date) -> DataFrame:
+    """The SCD2 versions valid at as_of: valid_from < as_of <= valid_to (an open version has
+    valid_to 9999-12-31 or null). Versions that start on or after as_of were not known then."""
     ts = _ts(as_of)
-    valid = members.where((F.col("valid_from") < ts) & (F.col("valid_to").isNull() | (F.col("valid_to") >= ts)))
+    return history.where((F.col("valid_from") < ts) & (F.col("valid_to").isNull() | (F.col("valid_to") >= ts)))
+
+
+def member_population(members: DataFrame, as_of: date) -> DataFrame:
+    """Members enrolled before as_of whose member record valid at as_of is ACTIVE (SCD2, see
+    ``valid_at``)."""
+    valid = valid_at(members, as_of)
     return (valid.where((F.col("status") == "ACTIVE") & (F.col("enrollment_date") < _d(as_of)))
             .select("member_id", "home_banner", "province", "age_band", "enrollment_date",
                     F.datediff(_d(as_of), F.col("enrollment_date")).alias("tenure_days"))
@@ -95,10 +101,22 @@ def retail_features(transactions: DataFrame, as_of: date, p: FeatureParams) -> D
     return out.drop(*[f"_spend_{b}" for b in p.banners])
 
 
+def products_as_of(products: DataFrame, as_of: date) -> DataFrame:
+    """One row per upc of silver.products (SCD2 history) with the attributes valid at as_of, not
+    the current ones, so a snapshot rebuilt after a catalog change gives the same rows. A upc
+    held by two products at as_of takes the version that started last (then the larger
+    product_id); a product whose first version starts on or after as_of is not known yet."""
+    w = Window.partitionBy("upc").orderBy(F.desc("valid_from"), F.desc("product_id"))
+    return (valid_at(products.where(F.col("upc").isNotNull()), as_of)
+            .withColumn("_r", F.row_number().over(w)).where("_r = 1").drop("_r"))
+
+
 def basket_mix(lines: DataFrame, products: DataFrame, as_of: date, p: FeatureParams) -> DataFrame:
     """Share of the year's line spend per top-level department, the rest, and private label.
-    ``products`` are the current rows of silver.products (one per upc)."""
-    prod = products.select("upc", "department", F.coalesce(F.col("is_private_label"), F.lit(False)).alias("pl"))
+    ``products`` is silver.products with its history: each line takes the attributes of its upc
+    valid at as_of (``products_as_of``); a upc unknown then counts in the rest, not private label."""
+    prod = products_as_of(products, as_of).select(
+        "upc", "department", F.coalesce(F.col("is_private_label"), F.lit(False)).alias("pl"))
     ln = (before(lines.where(F.col("member_id").isNotNull()), "business_date", as_of, p.year)
           .select("member_id", "upc", F.col("line_amount").cast("double").alias("amt"))
           .join(F.broadcast(prod), "upc", "left"))

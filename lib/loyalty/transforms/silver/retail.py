@@ -94,19 +94,29 @@ LINE_COLUMNS = ["receipt_id", "line_no", "banner", "store_id", "member_id", "txn
                 "_ingested_at"]
 
 
-def receipts_from_lines(lines: DataFrame) -> DataFrame:
-    """Receipt rows from kept FreshMart lines (the total is the sum of the kept lines)."""
-    return (lines.groupBy("receipt_id").agg(
-        F.first("banner").alias("banner"), F.first("store_id").alias("store_id"),
-        F.first("member_id").alias("member_id"), F.min("txn_ts").alias("txn_ts"),
-        F.first("business_date").alias("business_date"), F.first("local_hour").alias("local_hour"),
-        F.first("local_dow").alias("local_dow"), F.sum("line_amount").cast(P.MONEY).alias("total_amount"),
+def receipts_from_lines(lines: DataFrame, current_lines: DataFrame | None = None) -> DataFrame:
+    """Receipt rows for the receipts of a batch of kept FreshMart lines.
+
+    A re-delivered line replaces the same (receipt_id, line_no) in silver.transaction_lines, so a
+    correction file may re-send only some lines of a receipt. The totals and counts therefore sum
+    ``current_lines``: every current line of those receipts in silver.transaction_lines (after this
+    batch's lines were merged), whatever batch delivered them; without it, the batch's own lines.
+    Store, member, time and tender come from the receipt's latest delivered line in the batch."""
+    touched = lines.select("receipt_id").distinct()
+    latest = F.struct(F.col("_batch_id"), F.col("_ingested_at"), F.col("_source_file"), (-F.col("line_no")).alias("_l"))
+    attrs = ["banner", "store_id", "member_id", "txn_ts", "business_date", "local_hour", "local_dow", "tender_type",
+             "fulfillment_type"]
+    header = (lines.groupBy("receipt_id")
+              .agg(F.max_by(F.struct(*attrs), latest).alias("_h"))
+              .select("receipt_id", *[F.col(f"_h.{c}").alias(c) for c in attrs]))
+    every = lines if current_lines is None else current_lines.join(touched, "receipt_id", "left_semi")
+    totals = every.groupBy("receipt_id").agg(
+        F.sum("line_amount").cast(P.MONEY).alias("total_amount"),
         F.sum("discount_amount").cast(P.MONEY).alias("discount_amount"),
         F.sum("quantity").cast("int").alias("item_count"), F.count(F.lit(1)).cast("int").alias("line_count"),
-        F.first("tender_type").alias("tender_type"), F.first("fulfillment_type").alias("fulfillment_type"),
         F.max("_source_file").alias("_source_file"), F.max("_batch_id").alias("_batch_id"),
         F.max("_ingested_at").alias("_ingested_at"))
-        .select(*RECEIPT_COLUMNS))
+    return header.join(totals, "receipt_id", "inner").select(*RECEIPT_COLUMNS)
 
 
 def lines_from_receipts(receipts: DataFrame) -> DataFrame:
