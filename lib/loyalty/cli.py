@@ -38,6 +38,9 @@ def parser(job: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--env", default="local", help="conf/<env>.yaml to merge over base (default: local)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set data_root=/tmp/lake (repeatable)")
+    p.add_argument("--conf", dest="spark_conf", action="append", default=[], metavar="SPARK_KEY=VALUE",
+                   help="a Spark setting for this run, e.g. --conf spark.eventLog.enabled=true (repeatable; "
+                        "same as --set spark.conf.<SPARK_KEY>=VALUE)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -83,7 +86,7 @@ def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
-        cfg = conf.load(args.env, args.overrides)
+        cfg = conf.load(args.env, args.overrides, spark_conf=args.spark_conf)
     except conf.ConfigError as exc:
         log.error("configuration error: %s", exc)
         return EXIT_USAGE

@@ -4,6 +4,12 @@ Every leaf value remembers the file (or override) it came from, so a missing or 
 setting stops the job with a message naming the key and where it was (or should be) set.
 ``${dotted.key}`` references are resolved after merging; relative local paths under
 ``paths`` and ``data_root`` are made absolute against the working directory.
+
+Keys are dotted paths. A part may be double-quoted to hold dots (``dq.tables."silver.stores"``),
+and the keys of ``spark.conf`` are Spark setting names, so everything after ``spark.conf.`` is one
+key: ``--set spark.conf.spark.eventLog.enabled=true`` (or ``--conf spark.eventLog.enabled=true``,
+see ``load(spark_conf=...)``) sets Spark's ``spark.eventLog.enabled``. Values given for Spark
+settings on the command line are kept as text, as Spark takes them.
 """
 
 from __future__ import annotations
@@ -22,9 +28,67 @@ ENVIRONMENTS = ("local", "cluster", "test")
 _REF = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
 _MISSING = object()
 
+# Maps whose keys are dotted names themselves (Spark settings): the rest of a key after one of
+# these prefixes is a single key, never a path into nested maps.
+FLAT_MAPS = ("spark.conf",)
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed. The message names the key and the file."""
+
+
+def split_key(key: str) -> list[str]:
+    """``a.b."c.d"`` -> ``["a", "b", "c.d"]``; after a FLAT_MAPS prefix the rest is one part
+    (``spark.conf.spark.ui.enabled`` -> ``["spark", "conf", "spark.ui.enabled"]``)."""
+    parts: list[str] = []
+    i, n = 0, len(key)
+    while i <= n:
+        if i < n and key[i] == '"':
+            end = key.find('"', i + 1)
+            if end < 0:
+                raise ConfigError(f"setting name {key!r} has an unclosed quote")
+            parts.append(key[i + 1:end])
+            i = end + 1
+            if i < n and key[i] != ".":
+                raise ConfigError(f"setting name {key!r}: a quoted part must be followed by '.' or the end")
+            i += 1
+        else:
+            end = key.find(".", i)
+            end = n if end < 0 else end
+            parts.append(key[i:end])
+            i = end + 1
+        for flat in FLAT_MAPS:
+            head = flat.split(".")
+            if parts == head and i < n:
+                rest = key[i:]
+                parts.append(rest[1:-1] if len(rest) > 1 and rest[0] == rest[-1] == '"' else rest)
+                return parts
+    if any(not p for p in parts):
+        raise ConfigError(f"setting name {key!r} has an empty part")
+    return parts
+
+
+def dotted(parts: list[str]) -> str:
+    """The inverse of ``split_key`` for messages and origins (quotes only where needed)."""
+    out: list[str] = []
+    for part in parts:
+        flat = ".".join(out) in FLAT_MAPS
+        out.append(part if flat or "." not in part else f'"{part}"')
+    return ".".join(out)
+
+
+def spark_settings(cfg: "Config") -> dict[str, str]:
+    """``spark.conf`` as Spark takes it: every value text, booleans lower-case."""
+    settings = cfg.get("spark.conf", {}) or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"setting 'spark.conf' in {cfg.where('spark.conf')} must be a mapping of Spark settings")
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(f"Spark setting 'spark.conf.{key}' in {cfg.where(f'spark.conf.{key}')} must be a "
+                              f"single value, got {value!r}")
+        out[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def conf_dir() -> Path:
@@ -49,7 +113,7 @@ class Config:
     # -- access -------------------------------------------------------------------------
     def get(self, key: str, default: Any = _MISSING) -> Any:
         node: Any = self.data
-        for part in key.split("."):
+        for part in split_key(key):
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif default is not _MISSING:
@@ -94,10 +158,11 @@ class Config:
             raise ConfigError(f"setting '{key}' in {self.where(key)} must be a mapping")
         return value
 
-    def with_overrides(self, overrides: Iterable[str]) -> "Config":
+    def with_overrides(self, overrides: Iterable[str], spark_conf: Iterable[str] = ()) -> "Config":
         data = copy.deepcopy(self._raw)
         origin = dict(self._raw_origin)
         _apply_overrides(data, origin, overrides)
+        _apply_spark_conf(data, origin, spark_conf)
         return _finish(data, origin, self.env, self.files)
 
     # the unresolved tree, kept so overrides can change a referenced key later
@@ -105,8 +170,10 @@ class Config:
     _raw_origin: dict = field(default_factory=dict, repr=False)
 
 
-def load(env: str = "local", overrides: Iterable[str] | None = None, directory: Path | None = None) -> Config:
-    """Load and merge the configuration for ``env`` with ``key=value`` overrides."""
+def load(env: str = "local", overrides: Iterable[str] | None = None, directory: Path | None = None,
+         spark_conf: Iterable[str] = ()) -> Config:
+    """Load and merge the configuration for ``env`` with ``key=value`` overrides (``--set``), then
+    ``spark_conf``: Spark settings ``spark.<name>=value`` (``--conf``), i.e. ``spark.conf.<name>``."""
     directory = Path(directory) if directory else conf_dir()
     if not (directory / "base.yaml").exists():
         raise ConfigError(f"no base.yaml in {directory} (set LOYALTY_CONF_DIR or run from the repo root)")
@@ -127,8 +194,9 @@ def load(env: str = "local", overrides: Iterable[str] | None = None, directory: 
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level")
-        _deep_merge(data, loaded, origin, str(path), prefix="")
+        _deep_merge(data, loaded, origin, str(path))
     _apply_overrides(data, origin, overrides or ())
+    _apply_spark_conf(data, origin, spark_conf)
     return _finish(data, origin, env, tuple(files))
 
 
@@ -139,25 +207,25 @@ def _finish(data: dict, origin: dict, env: str, files: tuple) -> Config:
     return Config(resolved, origin, env, files, _raw=raw, _raw_origin=dict(origin))
 
 
-def _deep_merge(into: dict, new: dict, origin: dict, source: str, prefix: str) -> None:
+def _deep_merge(into: dict, new: dict, origin: dict, source: str, prefix: tuple = ()) -> None:
     for key, value in new.items():
-        dotted = f"{prefix}{key}"
+        parts = [*prefix, str(key)]
         if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _deep_merge(into[key], value, origin, source, dotted + ".")
+            _deep_merge(into[key], value, origin, source, tuple(parts))
         else:
             into[key] = copy.deepcopy(value)
-            origin[dotted] = source
+            origin[dotted(parts)] = source
             if isinstance(value, dict):
-                for sub in _leaf_keys(value, dotted + "."):
-                    origin[sub] = source
+                for sub in _leaf_keys(value, parts):
+                    origin[dotted(sub)] = source
 
 
-def _leaf_keys(tree: dict, prefix: str) -> list[str]:
+def _leaf_keys(tree: dict, prefix: list[str]) -> list[list[str]]:
     keys = []
     for key, value in tree.items():
-        keys.append(f"{prefix}{key}")
+        keys.append([*prefix, str(key)])
         if isinstance(value, dict):
-            keys.extend(_leaf_keys(value, f"{prefix}{key}."))
+            keys.extend(_leaf_keys(value, [*prefix, str(key)]))
     return keys
 
 
@@ -169,18 +237,39 @@ def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str]) -> None
         key = key.strip()
         if not key:
             raise ConfigError(f"--set expects key=value, got '{item}'")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[parts[-1]] = value
-        origin[key] = f"--set {key}"
+        parts = split_key(key)
+        if _in_flat_map(parts):
+            value: Any = text                       # Spark takes text; YAML would turn 010 into 8
+        else:
+            try:
+                value = yaml.safe_load(text) if text.strip() else ""
+            except yaml.YAMLError:
+                value = text
+        _set(data, origin, parts, value, f"--set {dotted(parts)}")
+
+
+def _apply_spark_conf(data: dict, origin: dict, items: Iterable[str]) -> None:
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name.startswith("spark.") or len(name) <= len("spark."):
+            raise ConfigError(f"--conf expects a Spark setting spark.<name>=value, got '{item}'")
+        _set(data, origin, ["spark", "conf", name], text, f"--conf {name}")
+
+
+def _in_flat_map(parts: list[str]) -> bool:
+    return any(len(parts) > len(flat.split(".")) and ".".join(parts[:len(flat.split("."))]) == flat
+               for flat in FLAT_MAPS)
+
+
+def _set(data: dict, origin: dict, parts: list[str], value: Any, source: str) -> None:
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value
+    origin[dotted(parts)] = source
 
 
 def _resolve(node: Any, root: dict, origin: dict, key: str = "", depth: int = 0) -> Any:

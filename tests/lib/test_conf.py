@@ -74,3 +74,37 @@ def test_bad_source_declarations_are_named(tmp_path, spec, message):
     d = _write(tmp_path, base="paths: {landing: /l}\n", sources="sources:\n  " + spec + "\n")
     with pytest.raises(conf.ConfigError, match=message):
         load_sources(conf.load("local", directory=d))
+
+
+# -- Spark settings are dotted names: they are set whole, from --set or --conf ---------------------
+def test_spark_settings_keep_their_dots_from_set_and_conf(tmp_path):
+    d = _write(tmp_path, base="spark: {conf: {spark.sql.shuffle.partitions: 8}}\ndq: {tables: {}}\n")
+    cfg = conf.load("local", ["spark.conf.spark.eventLog.enabled=true",
+                              'spark.conf."spark.eventLog.dir"=/tmp/events',
+                              'dq.tables."silver.stores"=[]',
+                              "spark.conf.spark.sql.shuffle.partitions=010"],
+                    directory=d, spark_conf=["spark.driver.extraJavaOptions=-Da=b: c", "spark.ui.port=4041"])
+    assert conf.spark_settings(cfg) == {"spark.sql.shuffle.partitions": "010", "spark.eventLog.enabled": "true",
+                                        "spark.eventLog.dir": "/tmp/events",
+                                        "spark.driver.extraJavaOptions": "-Da=b: c", "spark.ui.port": "4041"}
+    assert cfg.get("dq.tables") == {"silver.stores": []}
+    assert cfg.get("spark.conf.spark.eventLog.enabled") == "true"
+    assert cfg.where("spark.conf.spark.ui.port") == "--conf spark.ui.port"
+    assert cfg.where("spark.conf.spark.eventLog.enabled") == "--set spark.conf.spark.eventLog.enabled"
+
+
+@pytest.mark.parametrize("item, message", [
+    ("eventLog.enabled=true", r"--conf expects a Spark setting spark\.<name>=value"),
+    ("spark.ui.enabled", r"--conf expects a Spark setting"),
+])
+def test_bad_conf_flag_is_named(tmp_path, item, message):
+    d = _write(tmp_path, base="spark: {conf: {}}\n")
+    with pytest.raises(conf.ConfigError, match=message):
+        conf.load("local", directory=d, spark_conf=[item])
+
+
+@pytest.mark.parametrize("key", ['a."b', "a..b", 'a."b"c'])
+def test_malformed_setting_names_are_refused(tmp_path, key):
+    d = _write(tmp_path, base="a: {b: 1}\n")
+    with pytest.raises(conf.ConfigError, match="setting name"):
+        conf.load("local", [f"{key}=1"], directory=d)

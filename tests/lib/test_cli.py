@@ -1,0 +1,35 @@
+"""cli.run_main: settings from the command line reach the live session; errors are one line with
+the documented exit code."""
+
+from loyalty import cli
+from loyalty.spark import spark_session
+
+
+def _probe(spark, argv, keys):
+    """Run a job body through run_main that reads ``keys`` from the session it gets."""
+    seen = {}
+
+    def body(args, cfg):
+        with spark_session("probe", cfg) as session:
+            seen.update({k: session.conf.get(k, None) for k in keys})
+        return cli.EXIT_OK
+
+    before = {k: spark.conf.get(k, None) for k in keys}
+    try:
+        rc = cli.run_main("probe", argv, cli.parser("probe", "test job"), body)
+    finally:
+        for k, v in before.items():
+            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
+    return rc, seen
+
+
+def test_spark_settings_from_conf_flag_and_set_reach_the_live_session(spark, tmp_path):
+    rc, seen = _probe(spark, ["--env", "test", "--set", f"data_root={tmp_path}",
+                              "--conf", "spark.sql.shuffle.partitions=3",
+                              "--set", "spark.conf.spark.sql.autoBroadcastJoinThreshold=1234",
+                              "--set", 'spark.conf."spark.sql.files.maxPartitionBytes"=4321'],
+                      ["spark.sql.shuffle.partitions", "spark.sql.autoBroadcastJoinThreshold",
+                       "spark.sql.files.maxPartitionBytes"])
+    assert rc == cli.EXIT_OK
+    assert seen == {"spark.sql.shuffle.partitions": "3", "spark.sql.autoBroadcastJoinThreshold": "1234",
+                    "spark.sql.files.maxPartitionBytes": "4321"}
