@@ -15,6 +15,7 @@ settings on the command line are kept as text, as Spark takes them.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -31,6 +32,22 @@ _MISSING = object()
 # Maps whose keys are dotted names themselves (Spark settings): the rest of a key after one of
 # these prefixes is a single key, never a path into nested maps.
 FLAT_MAPS = ("spark.conf",)
+
+# The settings that exist are the keys of CONF_FILES (base.yaml, sources.yaml, dq.yaml); an env
+# file or --set naming any other key is refused, with the closest known key. Below these maps the
+# keys are data, not settings (Spark setting names, reference codes, source, table and column
+# names), so any key is accepted there; what they hold is checked where it is used
+# (bronze/sources.py, dq/rules.py, lake/core.py, gold/features.py, ml/segments.py).
+OPEN_MAPS = (
+    "spark.conf",                        # any Spark setting
+    "reference.province_timezones",      # province code -> time zone
+    "reference.mcc_groups",              # merchant category code -> group
+    "gold.member_features.departments",  # department -> column suffix
+    "ml.segments.fill",                  # feature column -> value of a null
+    "sources",                           # source name -> its declaration (fields checked by load_sources)
+    "dq.tables",                         # silver table -> its rules
+    "tables",                            # <layer>.<table>.path overrides of where a table lives
+)
 
 
 class ConfigError(Exception):
@@ -161,13 +178,15 @@ class Config:
     def with_overrides(self, overrides: Iterable[str], spark_conf: Iterable[str] = ()) -> "Config":
         data = copy.deepcopy(self._raw)
         origin = dict(self._raw_origin)
-        _apply_overrides(data, origin, overrides)
+        _apply_overrides(data, origin, overrides, self._schema)
         _apply_spark_conf(data, origin, spark_conf)
-        return _finish(data, origin, self.env, self.files)
+        return _finish(data, origin, self.env, self.files, self._schema)
 
     # the unresolved tree, kept so overrides can change a referenced key later
     _raw: dict = field(default_factory=dict, repr=False)
     _raw_origin: dict = field(default_factory=dict, repr=False)
+    # the declared settings (base.yaml + sources.yaml + dq.yaml), against which overrides are checked
+    _schema: dict = field(default_factory=dict, repr=False)
 
 
 def load(env: str = "local", overrides: Iterable[str] | None = None, directory: Path | None = None,
@@ -184,6 +203,7 @@ def load(env: str = "local", overrides: Iterable[str] | None = None, directory: 
     data: dict = {}
     origin: dict = {}
     files = []
+    schema: dict = {}
     for path in [directory / name for name in CONF_FILES] + [env_file]:
         if not path.exists():
             continue
@@ -194,17 +214,64 @@ def load(env: str = "local", overrides: Iterable[str] | None = None, directory: 
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level")
+        if path.name in CONF_FILES:
+            _deep_merge(schema, loaded, {}, str(path))
+        else:
+            _check_tree(loaded, schema, str(path))
         _deep_merge(data, loaded, origin, str(path))
-    _apply_overrides(data, origin, overrides or ())
+    _apply_overrides(data, origin, overrides or (), schema)
     _apply_spark_conf(data, origin, spark_conf)
-    return _finish(data, origin, env, tuple(files))
+    return _finish(data, origin, env, tuple(files), schema)
 
 
-def _finish(data: dict, origin: dict, env: str, files: tuple) -> Config:
+def _finish(data: dict, origin: dict, env: str, files: tuple, schema: dict) -> Config:
     raw = copy.deepcopy(data)
     resolved = _resolve(copy.deepcopy(data), data, origin)
     _absolutize_paths(resolved)
-    return Config(resolved, origin, env, files, _raw=raw, _raw_origin=dict(origin))
+    return Config(resolved, origin, env, files, _raw=raw, _raw_origin=dict(origin), _schema=schema)
+
+
+# -- known settings ------------------------------------------------------------------------------
+def _is_open(parts: list[str]) -> bool:
+    return ".".join(parts) in OPEN_MAPS
+
+
+def _check_key(parts: list[str], schema: dict, where: str) -> None:
+    """Refuse a key that base.yaml/sources.yaml/dq.yaml do not declare (keys below OPEN_MAPS are free)."""
+    node: Any = schema
+    for i, part in enumerate(parts):
+        if _is_open(parts[:i]):
+            return
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"unknown setting '{dotted(parts)}' in {where}{_suggest(parts, schema)}")
+        node = node[part]
+
+
+def _check_tree(tree: dict, schema: dict, where: str, prefix: tuple = ()) -> None:
+    for key, value in tree.items():
+        parts = [*prefix, str(key)]
+        _check_key(parts, schema, where)
+        if isinstance(value, dict) and not _is_open(parts):
+            _check_tree(value, schema, where, tuple(parts))
+
+
+def _known_keys(schema: dict, prefix: tuple = ()) -> list[str]:
+    out = []
+    for key, value in schema.items():
+        parts = [*prefix, str(key)]
+        out.append(dotted(parts))
+        if isinstance(value, dict) and not _is_open(parts):
+            out.extend(_known_keys(value, tuple(parts)))
+    return out
+
+
+def _suggest(parts: list[str], schema: dict) -> str:
+    if not schema:
+        return ""
+    best = difflib.get_close_matches(dotted(parts), _known_keys(schema), n=1, cutoff=0.6)
+    if best:
+        return f" (did you mean {best[0]}?)"
+    return f" (no such setting: every setting is declared in {', '.join(CONF_FILES)})"
 
 
 def _deep_merge(into: dict, new: dict, origin: dict, source: str, prefix: tuple = ()) -> None:
@@ -229,7 +296,7 @@ def _leaf_keys(tree: dict, prefix: list[str]) -> list[list[str]]:
     return keys
 
 
-def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str]) -> None:
+def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str], schema: dict) -> None:
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got '{item}'")
@@ -238,6 +305,7 @@ def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str]) -> None
         if not key:
             raise ConfigError(f"--set expects key=value, got '{item}'")
         parts = split_key(key)
+        _check_key(parts, schema, "--set")
         if _in_flat_map(parts):
             value: Any = text                       # Spark takes text; YAML would turn 010 into 8
         else:

@@ -33,3 +33,14 @@ def test_spark_settings_from_conf_flag_and_set_reach_the_live_session(spark, tmp
     assert rc == cli.EXIT_OK
     assert seen == {"spark.sql.shuffle.partitions": "3", "spark.sql.autoBroadcastJoinThreshold": "1234",
                     "spark.sql.files.maxPartitionBytes": "4321"}
+
+
+def test_unknown_setting_on_a_job_is_one_line_and_exit_2(caplog, capsys, tmp_path):
+    from jobs import generate_feeds
+
+    argv = ["--env", "test", "--set", f"data_root={tmp_path}", "--set", "generator.member=5000"]
+    assert generate_feeds.main(argv) == cli.EXIT_USAGE
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "configuration error: unknown setting 'generator.member' in --set (did you mean generator.members?)"]
+    assert not any(r.exc_info for r in caplog.records) and "Traceback" not in capsys.readouterr().err

@@ -12,7 +12,7 @@ def _write(tmp_path, base="", env="", sources=""):
 
 
 def test_env_overrides_base_and_set_overrides_env(tmp_path):
-    d = _write(tmp_path, base="data_root: ./d\na: {b: 1, c: 2}\n", env="a: {b: 10}\n")
+    d = _write(tmp_path, base="data_root: ./d\na: {b: 1, c: 2}\nnew: {key: null}\n", env="a: {b: 10}\n")
     cfg = conf.load("local", ["a.c=30", "new.key=[1, 2]"], directory=d)
     assert cfg.get("a.b") == 10 and cfg.get("a.c") == 30 and cfg.get("new.key") == [1, 2]
     assert cfg.where("a.b").endswith("local.yaml")
@@ -108,3 +108,35 @@ def test_malformed_setting_names_are_refused(tmp_path, key):
     d = _write(tmp_path, base="a: {b: 1}\n")
     with pytest.raises(conf.ConfigError, match="setting name"):
         conf.load("local", [f"{key}=1"], directory=d)
+
+
+# -- only declared settings: a typo is refused with the closest known key ---------------------------
+@pytest.mark.parametrize("item, message", [
+    ("generator.member=5000", r"^unknown setting 'generator\.member' in --set \(did you mean generator\.members\?\)$"),
+    ("genrator.members=5000", r"'genrator\.members' in --set \(did you mean generator\.members\?\)"),
+    ("ml.recommender.popularity_dys=7", r"did you mean ml\.recommender\.popularity_days\?"),
+    ("generator.members.x=1", r"unknown setting 'generator\.members\.x'"),
+    ("nothing_like_it=1", r"unknown setting 'nothing_like_it' in --set \(no such setting"),
+])
+def test_unknown_key_in_set_is_refused_with_the_closest_known_key(item, message):
+    with pytest.raises(conf.ConfigError, match=message):
+        conf.load("local", [item])
+
+
+def test_unknown_key_in_an_env_file_names_the_file(tmp_path):
+    d = _write(tmp_path, base="generator: {members: 20000, days: 180}\n", env="generator:\n  dayz: 30\n")
+    with pytest.raises(conf.ConfigError,
+                       match=r"unknown setting 'generator\.dayz' in .*local\.yaml \(did you mean generator\.days\?\)"):
+        conf.load("local", directory=d)
+
+
+def test_free_form_maps_stay_open_and_env_only_keys_are_declared():
+    cfg = conf.load("local", ["spark.conf.spark.sql.ansi.enabled=true", "reference.mcc_groups.5999=RETAIL",
+                              "reference.province_timezones.XX=UTC", "gold.member_features.departments.PETS=pets",
+                              "ml.segments.fill.tenure_days=0", "sources.grocer_c.format=csv",
+                              'dq.tables."silver.x"=[]', "tables.bronze.pos.path=/elsewhere/pos"])
+    assert cfg.get("reference.mcc_groups")["5999"] == "RETAIL" and cfg.get("sources.grocer_c.format") == "csv"
+    for env in ("local", "cluster", "test"):    # every key of every env file is declared in base.yaml
+        conf.load(env)
+    assert conf.load("cluster").get("cluster.master").startswith("spark://")
+    assert conf.load("test").get("spark.driver_memory") is None
