@@ -22,6 +22,10 @@ class UserError(Exception):
     """Bad input or a refused operation: reported as one line, exit code 1."""
 
 
+class UsageError(Exception):
+    """A bad command-line argument (a job's own, e.g. --run-date): one line, exit code 2."""
+
+
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -81,8 +85,10 @@ def _fmt(value) -> str:
 def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
              body: Callable[[argparse.Namespace, conf.Config], int],
              expected: tuple[type[BaseException], ...] = ()) -> int:
-    """Parse args, load conf, run ``body``; expected errors (bad conf, UserError, LakeError and the
-    job's own ``expected`` types, e.g. no champion model yet) become one logged line, exit 1."""
+    """Parse args, load conf, run ``body``. Bad settings (a ConfigError, also one raised inside the
+    body) and bad arguments (UsageError) are one logged line and exit 2; expected failures
+    (UserError, LakeError and the job's own ``expected`` types, e.g. no champion model yet) are
+    one logged line and exit 1."""
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
@@ -92,7 +98,13 @@ def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
         return EXIT_USAGE
     try:
         return body(args, cfg)
-    except (conf.ConfigError, UserError, *expected) as exc:
+    except conf.ConfigError as exc:
+        log.error("%s: configuration error: %s", job, exc)
+        return EXIT_USAGE
+    except UsageError as exc:
+        log.error("%s: %s", job, exc)
+        return EXIT_USAGE
+    except (UserError, *expected) as exc:
         log.error("%s failed: %s", job, exc)
         return EXIT_FAILED
     except Exception as exc:  # lake conflicts and the like carry their own clear message

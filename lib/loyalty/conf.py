@@ -15,6 +15,7 @@ settings on the command line are kept as text, as Spark takes them.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import difflib
 import os
 import re
@@ -48,6 +49,21 @@ OPEN_MAPS = (
     "dq.tables",                         # silver table -> its rules
     "tables",                            # <layer>.<table>.path overrides of where a table lives
 )
+
+# Every declared setting is checked against the type of its base.yaml default (an int stays an int,
+# a date a date, ...). These say what a null default does not, or that a setting also takes null.
+KINDS = {                                # key: (kind, null allowed)
+    "silver.run_date": ("date", True),
+    "gold.as_of": ("date", True),
+    "spark.driver_memory": ("text", True),
+    "cluster.master": ("text", True),
+    "ml.tracking_uri": ("text", True),
+    "ml.recommender.half_life_days": ("number", True),
+    "silver.points_reconciliation.tolerance_points": ("number", False),
+    "silver.points_reconciliation.retail_points_per_dollar": ("number", False),
+}
+_DESCRIBE = {"bool": "true or false", "int": "a whole number", "number": "a number", "text": "text",
+             "date": "a date YYYY-MM-DD", "list": "a list, e.g. [a, b]", "map": "a mapping"}
 
 
 class ConfigError(Exception):
@@ -211,7 +227,9 @@ def load(env: str = "local", overrides: Iterable[str] | None = None, directory: 
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        except ValueError as exc:         # a date that does not exist, e.g. 2026-02-30
+            raise ConfigError(f"{path} holds an invalid date ({exc})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level")
         if path.name in CONF_FILES:
@@ -227,6 +245,7 @@ def load(env: str = "local", overrides: Iterable[str] | None = None, directory: 
 def _finish(data: dict, origin: dict, env: str, files: tuple, schema: dict) -> Config:
     raw = copy.deepcopy(data)
     resolved = _resolve(copy.deepcopy(data), data, origin)
+    _check_types(resolved, schema, origin)
     _absolutize_paths(resolved)
     return Config(resolved, origin, env, files, _raw=raw, _raw_origin=dict(origin), _schema=schema)
 
@@ -263,6 +282,89 @@ def _known_keys(schema: dict, prefix: tuple = ()) -> list[str]:
         if isinstance(value, dict) and not _is_open(parts):
             out.extend(_known_keys(value, tuple(parts)))
     return out
+
+
+def _kind_of(default: Any) -> str | None:
+    if default is None or (isinstance(default, str) and _REF.fullmatch(default)):
+        return None                       # null, or a bare ${reference}: its type is the referent's
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):
+        return "int"
+    if isinstance(default, float):
+        return "number"
+    if isinstance(default, dt.datetime):
+        return None
+    if isinstance(default, dt.date):
+        return "date"
+    return {str: "text", list: "list", dict: "map"}.get(type(default))
+
+
+def _check_types(data: dict, schema: dict, origin: dict, prefix: tuple = ()) -> None:
+    """Each declared setting against its kind; dates become ``datetime.date`` (from YAML or text)."""
+    for key, value in data.items():
+        parts = [*prefix, str(key)]
+        if not isinstance(schema, dict) or key not in schema:
+            continue                      # below an open map (unknown keys were refused earlier)
+        name = dotted(parts)
+        kind, nullable = KINDS.get(name, (_kind_of(schema[key]), schema[key] is None))
+        if value is None and nullable or kind is None:
+            continue
+        problem = None
+        if kind == "date":
+            value, problem = _as_date(value)
+            data[key] = value
+        elif kind == "bool":
+            problem = "" if not isinstance(value, bool) else None
+        elif kind == "int":
+            problem = "" if not isinstance(value, int) or isinstance(value, bool) else None
+        elif kind == "number":
+            if isinstance(value, str):    # YAML 1.1 reads 1e-3 (no dot) as text
+                try:
+                    value = data[key] = float(value)
+                except ValueError:
+                    pass
+            problem = "" if not isinstance(value, (int, float)) or isinstance(value, bool) else None
+        elif kind == "text":
+            problem = "" if not isinstance(value, str) else None
+        elif kind == "list":
+            problem = "" if not isinstance(value, list) else None
+        elif kind == "map":
+            problem = "" if not isinstance(value, dict) else None
+        if problem is not None:
+            where = _where(origin, name)
+            raise ConfigError(f"setting '{name}' in {where} must be {_DESCRIBE[kind]}, got {_show(value)}"
+                              + (f" ({problem})" if problem else ""))
+        if kind == "map" and not _is_open(parts):
+            _check_types(value, schema[key], origin, tuple(parts))
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return repr(value)
+
+
+def _as_date(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value, None
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+        try:
+            return dt.date.fromisoformat(value.strip()), None
+        except ValueError as exc:
+            return value, str(exc)
+    return value, ""
+
+
+def _where(origin: dict, key: str) -> str:
+    probe = key
+    while probe:
+        if probe in origin:
+            return origin[probe]
+        probe = probe.rpartition(".")[0]
+    return "<no file>"
 
 
 def _suggest(parts: list[str], schema: dict) -> str:
@@ -311,7 +413,7 @@ def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str], schema:
         else:
             try:
                 value = yaml.safe_load(text) if text.strip() else ""
-            except yaml.YAMLError:
+            except (yaml.YAMLError, ValueError):  # ValueError: a date YAML cannot build, e.g. 2026-02-30
                 value = text
         _set(data, origin, parts, value, f"--set {dotted(parts)}")
 

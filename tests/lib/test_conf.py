@@ -140,3 +140,37 @@ def test_free_form_maps_stay_open_and_env_only_keys_are_declared():
         conf.load(env)
     assert conf.load("cluster").get("cluster.master").startswith("spark://")
     assert conf.load("test").get("spark.driver_memory") is None
+
+
+# -- values are checked against the type of their base.yaml default -------------------------------
+@pytest.mark.parametrize("item, message", [
+    ("gold.as_of=2026-02-30", r"^setting 'gold\.as_of' in --set gold\.as_of must be a date YYYY-MM-DD, got "
+                              r"'2026-02-30' \(day is out of range for month\)$"),
+    ("silver.run_date=yesterday", r"'silver\.run_date' in --set silver\.run_date must be a date YYYY-MM-DD"),
+    ("generator.members=lots", r"^setting 'generator\.members' in --set generator\.members must be a whole number, "
+                               r"got 'lots'$"),
+    ("generator.members=2.5", r"'generator\.members' .* must be a whole number, got 2\.5"),
+    ("generator.defect_rate=high", r"'generator\.defect_rate' .* must be a number"),
+    ("generator.banners=FRESHMART", r"'generator\.banners' .* must be a list"),
+    ("privacy.allow_demo_key=maybe", r"'privacy\.allow_demo_key' .* must be true or false"),
+    ("ml.segments.model_name=[a]", r"'ml\.segments\.model_name' .* must be text"),
+    ("silver.points_reconciliation=5", r"'silver\.points_reconciliation' .* must be a mapping"),
+])
+def test_invalid_values_are_one_line_naming_key_and_origin(item, message):
+    with pytest.raises(conf.ConfigError, match=message):
+        conf.load("local", [item])
+
+
+def test_valid_values_are_typed_and_dates_become_dates(tmp_path):
+    import datetime as dt
+
+    cfg = conf.load("local", ["gold.as_of=2026-11-01", "ml.segments.tol=1e-3", "ml.recommender.half_life_days=null"])
+    assert cfg.get("gold.as_of") == dt.date(2026, 11, 1)
+    assert cfg.get("ml.segments.tol") == 0.001 and cfg.get("ml.recommender.half_life_days") is None
+    assert conf.load("local").get("silver.run_date") == dt.date(2026, 10, 31)    # ${generator.end_date}
+    d = _write(tmp_path, base="gold: {as_of: null}\n", env="gold: {as_of: 2026-02-30}\n")
+    with pytest.raises(conf.ConfigError, match=r"local\.yaml holds an invalid date \(day is out of range"):
+        conf.load("local", directory=d)
+    d = _write(tmp_path, base="generator: {members: 1}\n", env="generator: {members: many}\n")
+    with pytest.raises(conf.ConfigError, match=r"'generator\.members' in .*local\.yaml must be a whole number"):
+        conf.load("local", directory=d)
