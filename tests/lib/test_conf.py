@@ -69,6 +69,9 @@ def test_repo_conf_loads_for_every_environment():
     ("s: {format: csv, path: a/*, columns: []}", r"sources\.s\.columns"),
     ("s: {format: csv, path: a/*, columns: [a, a]}", r"repeats a"),
     ("s: {format: csv, path: a/*, columns: [_x]}", r"reserved"),
+    ("s: {format: csv, path: a/*, columns: [a], colums: [b]}", r"unknown setting 'sources\.s\.colums' in .*sources\.yaml "
+                                                             r"\(did you mean sources\.s\.columns\?\)"),
+    ("s: {format: csv, path: a/*, columns: [a], optional: maybe}", r"sources\.s\.optional.*true or false"),
 ])
 def test_bad_source_declarations_are_named(tmp_path, spec, message):
     d = _write(tmp_path, base="paths: {landing: /l}\n", sources="sources:\n  " + spec + "\n")
