@@ -2,8 +2,11 @@
 
 Every leaf value remembers the file (or override) it came from, so a missing or malformed
 setting stops the job with a message naming the key and where it was (or should be) set.
-``${dotted.key}`` references are resolved after merging; relative local paths under
-``paths`` and ``data_root`` are made absolute against the working directory.
+``${dotted.key}`` references are resolved after merging. Relative local paths under ``paths``
+and ``data_root`` are made absolute: one set in a conf file against the project root (the folder
+that holds conf/), so a notebook whose working directory is notebooks/ finds the same ./data as
+a job; one given on the command line (--set, LOYALTY_SET) against the working directory, as any
+path typed in a shell.
 
 Keys are dotted paths. A part may be double-quoted to hold dots (``dq.tables."silver.stores"``),
 and the keys of ``spark.conf`` are Spark setting names, so everything after ``spark.conf.`` is one
@@ -142,6 +145,7 @@ class Config:
     origin: dict = field(default_factory=dict)  # dotted key -> file that set it
     env: str = "local"
     files: tuple = ()
+    root: str = ""            # the project root: the folder that holds the conf folder
 
     # -- access -------------------------------------------------------------------------
     def get(self, key: str, default: Any = _MISSING) -> Any:
@@ -196,7 +200,7 @@ class Config:
         origin = dict(self._raw_origin)
         _apply_overrides(data, origin, overrides, self._schema)
         _apply_spark_conf(data, origin, spark_conf)
-        return _finish(data, origin, self.env, self.files, self._schema)
+        return _finish(data, origin, self.env, self.files, self._schema, self.root)
 
     # the unresolved tree, kept so overrides can change a referenced key later
     _raw: dict = field(default_factory=dict, repr=False)
@@ -206,9 +210,10 @@ class Config:
 
 
 def load(env: str = "local", overrides: Iterable[str] | None = None, directory: Path | None = None,
-         spark_conf: Iterable[str] = ()) -> Config:
-    """Load and merge the configuration for ``env`` with ``key=value`` overrides (``--set``), then
-    ``spark_conf``: Spark settings ``spark.<name>=value`` (``--conf``), i.e. ``spark.conf.<name>``."""
+         spark_conf: Iterable[str] = (), overrides_from: str = "--set") -> Config:
+    """Load and merge the configuration for ``env`` with ``key=value`` overrides (``--set``, or
+    what ``overrides_from`` names, e.g. LOYALTY_SET), then ``spark_conf``: Spark settings
+    ``spark.<name>=value`` (``--conf``), i.e. ``spark.conf.<name>``."""
     directory = Path(directory) if directory else conf_dir()
     if not (directory / "base.yaml").exists():
         raise ConfigError(f"no base.yaml in {directory} (set LOYALTY_CONF_DIR or run from the repo root)")
@@ -237,17 +242,18 @@ def load(env: str = "local", overrides: Iterable[str] | None = None, directory: 
         else:
             _check_tree(loaded, schema, str(path))
         _deep_merge(data, loaded, origin, str(path))
-    _apply_overrides(data, origin, overrides or (), schema)
+    _apply_overrides(data, origin, overrides or (), schema, overrides_from)
     _apply_spark_conf(data, origin, spark_conf)
-    return _finish(data, origin, env, tuple(files), schema)
+    return _finish(data, origin, env, tuple(files), schema, str(directory.resolve().parent))
 
 
-def _finish(data: dict, origin: dict, env: str, files: tuple, schema: dict) -> Config:
+def _finish(data: dict, origin: dict, env: str, files: tuple, schema: dict, root: str) -> Config:
+    _absolutize_paths(data, origin, files, root)      # before ${...}: paths.lake follows data_root
     raw = copy.deepcopy(data)
     resolved = _resolve(copy.deepcopy(data), data, origin)
     _check_types(resolved, schema, origin)
-    _absolutize_paths(resolved)
-    return Config(resolved, origin, env, files, _raw=raw, _raw_origin=dict(origin), _schema=schema)
+    _absolutize_paths(resolved, origin, files, root)
+    return Config(resolved, origin, env, files, root, _raw=raw, _raw_origin=dict(origin), _schema=schema)
 
 
 # -- known settings ------------------------------------------------------------------------------
@@ -398,16 +404,17 @@ def _leaf_keys(tree: dict, prefix: list[str]) -> list[list[str]]:
     return keys
 
 
-def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str], schema: dict) -> None:
+def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str], schema: dict,
+                     label: str = "--set") -> None:
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got '{item}'")
+            raise ConfigError(f"{label} expects key=value, got '{item}'")
         key, _, text = item.partition("=")
         key = key.strip()
         if not key:
-            raise ConfigError(f"--set expects key=value, got '{item}'")
+            raise ConfigError(f"{label} expects key=value, got '{item}'")
         parts = split_key(key)
-        _check_key(parts, schema, "--set")
+        _check_key(parts, schema, label)
         if _in_flat_map(parts):
             value: Any = text                       # Spark takes text; YAML would turn 010 into 8
         else:
@@ -415,7 +422,7 @@ def _apply_overrides(data: dict, origin: dict, overrides: Iterable[str], schema:
                 value = yaml.safe_load(text) if text.strip() else ""
             except (yaml.YAMLError, ValueError):  # ValueError: a date YAML cannot build, e.g. 2026-02-30
                 value = text
-        _set(data, origin, parts, value, f"--set {dotted(parts)}")
+        _set(data, origin, parts, value, f"{label} {dotted(parts)}")
 
 
 def _apply_spark_conf(data: dict, origin: dict, items: Iterable[str]) -> None:
@@ -465,15 +472,18 @@ def _resolve(node: Any, root: dict, origin: dict, key: str = "", depth: int = 0)
     return node
 
 
-def _absolutize_paths(data: dict) -> None:
-    def fix(value: Any) -> Any:
-        if isinstance(value, str) and "://" not in value and not value.startswith("file:"):
-            return os.path.abspath(os.path.expanduser(value))
-        return value
+def _absolutize_paths(data: dict, origin: dict, files: tuple, root: str) -> None:
+    """``data_root`` and ``paths.*``: relative ones from a conf file against the project root,
+    from the command line against the working directory; URIs and ``${...}`` stay as they are."""
+    def fix(key: str, value: Any) -> Any:
+        if not isinstance(value, str) or "://" in value or value.startswith(("file:", "${")):
+            return value
+        base = root if _where(origin, key) in files else os.getcwd()
+        return os.path.abspath(os.path.join(base, os.path.expanduser(value)))
 
     if "data_root" in data:
-        data["data_root"] = fix(data["data_root"])
+        data["data_root"] = fix("data_root", data["data_root"])
     paths = data.get("paths")
     if isinstance(paths, dict):
         for key in list(paths):
-            paths[key] = fix(paths[key])
+            paths[key] = fix(f"paths.{key}", paths[key])

@@ -177,3 +177,21 @@ def test_valid_values_are_typed_and_dates_become_dates(tmp_path):
     d = _write(tmp_path, base="generator: {members: 1}\n", env="generator: {members: many}\n")
     with pytest.raises(conf.ConfigError, match=r"'generator\.members' in .*local\.yaml must be a whole number"):
         conf.load("local", directory=d)
+
+
+# -- relative paths from conf files are the project's, whatever the working directory --------------
+def test_relative_data_root_from_conf_is_the_projects_and_from_set_the_cwds(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    d = project / "conf"
+    d.mkdir(parents=True)
+    _write(d, base="data_root: ./data\npaths: {lake: '${data_root}/lake', build: ./build}\n")
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")                   # where Jupyter starts a notebook
+    cfg = conf.load("local", directory=d)
+    assert (cfg.get("data_root"), cfg.get("paths.lake"), cfg.get("paths.build")) == (
+        str(project / "data"), str(project / "data" / "lake"), str(project / "build"))
+    assert cfg.root == str(project)
+    given = conf.load("local", ["data_root=./mine"], directory=d)   # typed on a command line: from the cwd
+    assert given.get("paths.lake") == str(project / "notebooks" / "mine" / "lake")
+    assert given.get("paths.build") == str(project / "build")
+    assert conf.load("local", ["data_root=s3://bucket/lake"], directory=d).get("paths.lake") == "s3://bucket/lake/lake"
