@@ -22,7 +22,11 @@ def session_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(session_root):
-    cfg = conf.load("test", [f"data_root={session_root}/spark"])
+    events = session_root / "spark-events"     # the event log, searched for key material (test_privacy)
+    events.mkdir()
+    cfg = conf.load("test", [f"data_root={session_root}/spark"],
+                    spark_conf=["spark.eventLog.enabled=true", f"spark.eventLog.dir={events.as_uri()}",
+                                "spark.eventLog.compress=false"])
     session = build_session("tests", cfg)
     yield session
     session.stop()
