@@ -83,3 +83,12 @@ def test_key_never_reaches_plans_event_log_or_logs(spark, tmp_path, caplog, capf
     assert "privacy-leak-probe" in sinks["event log"] and "email_token" in sinks["plans"]
     leaks = {sink: found for sink, text in sinks.items() if (found := finder.find(text))}
     assert not leaks, f"key material found: {leaks}"
+
+
+def test_silver_context_does_not_show_the_key(spark, cfg):
+    from datetime import date
+
+    from loyalty.silver.spec import Ctx
+
+    shown = repr(Ctx(spark, cfg, LEAK_KEY, date(2026, 10, 31)))
+    assert "2026, 10, 31" in shown and LeakFinder(LEAK_KEY).find(shown) == []
