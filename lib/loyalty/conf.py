@@ -2,8 +2,8 @@
 
 Every leaf value remembers the file (or override) it came from, so a missing or malformed
 setting stops the job with a message naming the key and where it was (or should be) set.
-``${dotted.key}`` references are resolved after merging. Relative local paths under ``paths``
-and ``data_root`` are made absolute: one set in a conf file against the project root (the folder
+``${dotted.key}`` references are resolved after merging. Relative local paths (``data_root``,
+``paths.*``, ``generator.work_dir``, ``ml.artifact_root``) are made absolute: one set in a conf file against the project root (the folder
 that holds conf/), so a notebook whose working directory is notebooks/ finds the same ./data as
 a job; one given on the command line (--set, LOYALTY_SET) against the working directory, as any
 path typed in a shell.
@@ -472,8 +472,11 @@ def _resolve(node: Any, root: dict, origin: dict, key: str = "", depth: int = 0)
     return node
 
 
+PATH_SETTINGS = (("generator", "work_dir"), ("ml", "artifact_root"))   # paths outside ``paths``
+
+
 def _absolutize_paths(data: dict, origin: dict, files: tuple, root: str) -> None:
-    """``data_root`` and ``paths.*``: relative ones from a conf file against the project root,
+    """``data_root``, ``paths.*`` and PATH_SETTINGS: relative ones from a conf file against the project root,
     from the command line against the working directory; URIs and ``${...}`` stay as they are."""
     def fix(key: str, value: Any) -> Any:
         if not isinstance(value, str) or "://" in value or value.startswith(("file:", "${")):
@@ -487,3 +490,7 @@ def _absolutize_paths(data: dict, origin: dict, files: tuple, root: str) -> None
     if isinstance(paths, dict):
         for key in list(paths):
             paths[key] = fix(f"paths.{key}", paths[key])
+    for section, key in PATH_SETTINGS:
+        node = data.get(section)
+        if isinstance(node, dict) and key in node:
+            node[key] = fix(f"{section}.{key}", node[key])

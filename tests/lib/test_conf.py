@@ -184,13 +184,13 @@ def test_relative_data_root_from_conf_is_the_projects_and_from_set_the_cwds(tmp_
     project = tmp_path / "project"
     d = project / "conf"
     d.mkdir(parents=True)
-    _write(d, base="data_root: ./data\npaths: {lake: '${data_root}/lake', build: ./build}\n")
+    _write(d, base="data_root: ./data\npaths: {lake: '${data_root}/lake', build: ./build}\nml: {artifact_root: ./art}\n")
     (project / "notebooks").mkdir()
     monkeypatch.chdir(project / "notebooks")                   # where Jupyter starts a notebook
     cfg = conf.load("local", directory=d)
     assert (cfg.get("data_root"), cfg.get("paths.lake"), cfg.get("paths.build")) == (
         str(project / "data"), str(project / "data" / "lake"), str(project / "build"))
-    assert cfg.root == str(project)
+    assert cfg.root == str(project) and cfg.get("ml.artifact_root") == str(project / "art")
     given = conf.load("local", ["data_root=./mine"], directory=d)   # typed on a command line: from the cwd
     assert given.get("paths.lake") == str(project / "notebooks" / "mine" / "lake")
     assert given.get("paths.build") == str(project / "build")
