@@ -313,7 +313,7 @@ def _check_types(data: dict, schema: dict, origin: dict, prefix: tuple = ()) -> 
         if not isinstance(schema, dict) or key not in schema:
             continue                      # below an open map (unknown keys were refused earlier)
         name = dotted(parts)
-        kind, nullable = KINDS.get(name, (_kind_of(schema[key]), schema[key] is None))
+        kind, nullable = KINDS.get(".".join(parts), (_kind_of(schema[key]), schema[key] is None))
         if value is None and nullable or kind is None:
             continue
         problem = None
@@ -338,7 +338,7 @@ def _check_types(data: dict, schema: dict, origin: dict, prefix: tuple = ()) -> 
         elif kind == "map":
             problem = "" if not isinstance(value, dict) else None
         if problem is not None:
-            where = _where(origin, name)
+            where = _where(origin, ".".join(parts))
             raise ConfigError(f"setting '{name}' in {where} must be {_DESCRIBE[kind]}, got {_show(value)}"
                               + (f" ({problem})" if problem else ""))
         if kind == "map" and not _is_open(parts):
@@ -389,10 +389,10 @@ def _deep_merge(into: dict, new: dict, origin: dict, source: str, prefix: tuple 
             _deep_merge(into[key], value, origin, source, tuple(parts))
         else:
             into[key] = copy.deepcopy(value)
-            origin[dotted(parts)] = source
+            origin[".".join(parts)] = source
             if isinstance(value, dict):
                 for sub in _leaf_keys(value, parts):
-                    origin[dotted(sub)] = source
+                    origin[".".join(sub)] = source
 
 
 def _leaf_keys(tree: dict, prefix: list[str]) -> list[list[str]]:
@@ -446,7 +446,7 @@ def _set(data: dict, origin: dict, parts: list[str], value: Any, source: str) ->
             node[part] = {}
         node = node[part]
     node[parts[-1]] = value
-    origin[dotted(parts)] = source
+    origin[".".join(parts)] = source          # origins are plain dotted paths, as Config.where looks them up
 
 
 def _resolve(node: Any, root: dict, origin: dict, key: str = "", depth: int = 0) -> Any:

@@ -195,3 +195,11 @@ def test_relative_data_root_from_conf_is_the_projects_and_from_set_the_cwds(tmp_
     assert given.get("paths.lake") == str(project / "notebooks" / "mine" / "lake")
     assert given.get("paths.build") == str(project / "build")
     assert conf.load("local", ["data_root=s3://bucket/lake"], directory=d).get("paths.lake") == "s3://bucket/lake/lake"
+
+
+def test_origin_of_a_key_under_a_map_with_dotted_names_is_its_file(tmp_path):
+    d = _write(tmp_path, base="dq: {tables: {silver.x: [a]}}\n", env="dq: {tables: {silver.y: [b]}}\n")
+    cfg = conf.load("local", ['dq.tables."silver.z"=[c]'], directory=d)
+    assert cfg.where("dq.tables.silver.x").endswith("base.yaml")
+    assert cfg.where("dq.tables.silver.y").endswith("local.yaml")
+    assert cfg.where("dq.tables.silver.z") == '--set dq.tables."silver.z"'
