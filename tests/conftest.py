@@ -4,6 +4,7 @@ per test where isolation matters, and MLflow pointed at a temporary store."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -30,6 +31,7 @@ def spark(session_root):
     session = build_session("tests", cfg)
     yield session
     session.stop()
+    shutil.rmtree(events, ignore_errors=True)  # a few hundred MB for the whole suite
 
 
 @pytest.fixture
