@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Submit a Loyalty Lakehouse job:  ./spark-submit.sh <job> [--env local|cluster] [--set k=v ...] [job args]
+# Submit a Loyalty Lakehouse job:  ./spark-submit.sh <job> [--env local|cluster] [--set k=v ...] [--conf spark.k=v ...] [job args]
 # Packages lib/loyalty as a zip for --py-files, ships conf/*.yaml, runs jobs/<job>.py.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,11 +16,12 @@ list_jobs() {
 
 usage() {
   cat <<USAGE
-usage: ./spark-submit.sh <job> [--env local|cluster] [--set key=value ...] [job args]
+usage: ./spark-submit.sh <job> [--env local|cluster] [--set key=value ...] [--conf spark.key=value ...] [job args]
 
 Runs jobs/<job>.py with spark-submit. --env picks conf/<env>.yaml (default local: master
 local[*]; cluster: master from \$SPARK_MASTER or conf cluster.master). --set overrides any
-setting for this run. '<job> --help' lists a job's own arguments.
+setting for this run; --conf sets a Spark setting (spark.conf.<key>, given to spark-submit too).
+'<job> --help' lists a job's own arguments.
 
 USAGE
   list_jobs
@@ -51,25 +52,42 @@ else
 fi
 command -v java >/dev/null 2>&1 || { echo "ERROR: Java is required to run Spark, but 'java' is not on PATH." >&2; exit 1; }
 
-# Settings the submit command itself needs, read from the merged conf (+ --set overrides).
-read_conf() {
-  PYTHONPATH="$here/lib" LOYALTY_CONF_DIR="$here/conf" "$py" - "$env_name" "$1" "${args[@]}" <<'PY'
+# Settings the submit command itself needs, from the merged conf (+ --set / --conf): master, driver
+# memory, build dir, then every Spark setting (spark.conf) as key=value. All Spark settings go to
+# spark-submit as --conf, so those read when the driver starts (JVM options, jars) take effect too,
+# with the lake backend's (delta-spark: Delta's Maven package, resolved into Spark's Ivy cache on
+# first use, and its SQL extension and catalog).
+read_settings() {
+  PYTHONPATH="$here/lib" LOYALTY_CONF_DIR="$here/conf" "$py" - "$env_name" "${args[@]}" <<'PY'
 import sys
 from loyalty import conf
-env, key, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
-sets = [rest[i + 1] for i, a in enumerate(rest) if a == "--set" and i + 1 < len(rest)]
-sets += [a[len("--set="):] for a in rest if a.startswith("--set=")]
+env, rest = sys.argv[1], sys.argv[2:]
+def given(flag):
+    out = [rest[i + 1] for i, a in enumerate(rest) if a == flag and i + 1 < len(rest)]
+    return out + [a[len(flag) + 1:] for a in rest if a.startswith(flag + "=")]
 try:
-    print(conf.load(env, sets).get(key, ""))
+    cfg = conf.load(env, given("--set"), spark_conf=given("--conf"))
+    lines = [str(cfg.get(key, None) or "") for key in ("spark.master", "spark.driver_memory", "paths.build")]
+    settings = conf.spark_settings(cfg)
+    from loyalty.spark import launcher_conf, session_conf   # the lake backend's (delta-spark: Delta's package)
+    for key, value in {**launcher_conf(cfg), **session_conf(cfg)}.items():
+        mine = settings.get(key)
+        settings[key] = value if not mine or key not in ("spark.jars.packages", "spark.sql.extensions") else f"{mine},{value}"
+    lines += [f"{k}={v}" for k, v in settings.items()]
+    if any("\n" in line for line in lines):
+        raise conf.ConfigError("a Spark setting holds a line break: " + next(l for l in lines if "\n" in l).split("=")[0])
 except conf.ConfigError as exc:
     print(f"configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
+print("\n".join(lines))
 PY
 }
-master="$(read_conf spark.master)"
+settings="$(read_settings)"
+mapfile -t lines <<< "$settings"
+master="${lines[0]}"
 if [[ "$env_name" != "local" && -n "${SPARK_MASTER:-}" ]]; then master="$SPARK_MASTER"; fi
-driver_memory="$(read_conf spark.driver_memory)"
-build_dir="$(read_conf paths.build)"
+driver_memory="${lines[1]}"
+build_dir="${lines[2]}"
 
 mkdir -p "$build_dir"
 zip_path="$build_dir/loyalty.zip"
@@ -93,27 +111,9 @@ export PYSPARK_DRIVER_PYTHON="${PYSPARK_DRIVER_PYTHON:-$py}"
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}"
 
-# The lake backend's launch settings (delta-spark: Delta's Maven package, resolved into Spark's
-# Ivy cache on first use), one key=value per line.
-launcher_conf="$(PYTHONPATH="$here/lib" LOYALTY_CONF_DIR="$here/conf" "$py" - "$env_name" "${args[@]}" <<'PY'
-import sys
-from loyalty import conf
-env, rest = sys.argv[1], sys.argv[2:]
-sets = [rest[i + 1] for i, a in enumerate(rest) if a == "--set" and i + 1 < len(rest)]
-sets += [a[len("--set="):] for a in rest if a.startswith("--set=")]
-try:
-    from loyalty.spark import launcher_conf
-    for key, value in launcher_conf(conf.load(env, sets)).items():
-        print(f"{key}={value}")
-except conf.ConfigError as exc:
-    print(f"configuration error: {exc}", file=sys.stderr)
-    sys.exit(2)
-PY
-)"
-
 extra=()
-while IFS= read -r line; do [[ -n "$line" ]] && extra+=(--conf "$line"); done <<< "$launcher_conf"
 [[ -n "$driver_memory" ]] && extra+=(--driver-memory "$driver_memory")
+for setting in "${lines[@]:3}"; do extra+=(--conf "$setting"); done
 [[ "$master" == spark://* ]] && extra+=(--conf spark.driver.host="${SPARK_DRIVER_HOST:-127.0.0.1}")
 
 exec "$submit" --master "$master" --name "loyalty-$job" "${extra[@]}" \

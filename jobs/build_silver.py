@@ -28,14 +28,15 @@ def main(argv=None) -> int:
         try:
             run_date = date.fromisoformat(str(args.run_date or configured)) if (args.run_date or configured) else now.date()
         except ValueError:
-            raise cli.UserError(f"run date must be YYYY-MM-DD, got {args.run_date or configured!r}") from None
+            raise cli.UsageError(f"--run-date must be YYYY-MM-DD, got {args.run_date!r}") from None
         key = tokenization_key(cfg)
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
         chosen = entities()
         only = [s.strip() for s in args.sources.split(",") if s.strip()]
         unknown = sorted(set(only) - {e.source for e in chosen})
         if unknown:
-            raise cli.UserError(f"unknown source(s): {', '.join(unknown)}")
+            raise cli.UsageError(f"--sources: unknown source(s) {', '.join(unknown)}; known: "
+                                 f"{', '.join(e.source for e in entities())}")
         if only:
             chosen = [e for e in chosen if e.source in only]
         cli.log.info("build_silver run %s, business date %s", run_id, run_date)

@@ -4,6 +4,7 @@ per test where isolation matters, and MLflow pointed at a temporary store."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -22,10 +23,15 @@ def session_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(session_root):
-    cfg = conf.load("test", [f"data_root={session_root}/spark"])
+    events = session_root / "spark-events"     # the event log, searched for key material (test_privacy)
+    events.mkdir()
+    cfg = conf.load("test", [f"data_root={session_root}/spark"],
+                    spark_conf=["spark.eventLog.enabled=true", f"spark.eventLog.dir={events.as_uri()}",
+                                "spark.eventLog.compress=false"])
     session = build_session("tests", cfg)
     yield session
     session.stop()
+    shutil.rmtree(events, ignore_errors=True)  # a few hundred MB for the whole suite
 
 
 @pytest.fixture

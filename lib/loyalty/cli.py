@@ -23,6 +23,10 @@ class UserError(Exception):
     """Bad input or a refused operation: reported as one line, exit code 1."""
 
 
+class UsageError(Exception):
+    """A bad command-line argument (a job's own, e.g. --run-date): one line, exit code 2."""
+
+
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -39,6 +43,9 @@ def parser(job: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--env", default="local", help="conf/<env>.yaml to merge over base (default: local)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set data_root=/tmp/lake (repeatable)")
+    p.add_argument("--conf", dest="spark_conf", action="append", default=[], metavar="SPARK_KEY=VALUE",
+                   help="a Spark setting for this run, e.g. --conf spark.eventLog.enabled=true (repeatable; "
+                        "same as --set spark.conf.<SPARK_KEY>=VALUE)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -80,13 +87,14 @@ def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
              body: Callable[[argparse.Namespace, conf.Config], int],
              expected: tuple[type[BaseException], ...] = (), lease: bool = True) -> int:
     """Parse args, load conf, take the job's lease on the lake (``lease=False`` for a job that
-    writes nothing), run ``body``; expected errors (bad conf, UserError, LakeError and the job's
-    own ``expected`` types, e.g. no champion model yet) become one logged line, exit 1. A live
-    lease held by another run of the job: one line, exit ``EXIT_BUSY``."""
+    writes nothing), run ``body``. Bad settings (a ConfigError, also one raised inside the body)
+    and bad arguments (UsageError) are one logged line and exit 2; expected failures (UserError,
+    LakeError and the job's own ``expected`` types, e.g. no champion model yet) are one logged
+    line and exit 1; a live lease held by another run of the job is one line and ``EXIT_BUSY``."""
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     try:
-        cfg = conf.load(args.env, args.overrides)
+        cfg = conf.load(args.env, args.overrides, spark_conf=args.spark_conf)
     except conf.ConfigError as exc:
         log.error("configuration error: %s", exc)
         return EXIT_USAGE
@@ -100,7 +108,13 @@ def run_main(job: str, argv: Sequence[str] | None, p: argparse.ArgumentParser,
     except LeaseTakenError as exc:
         log.error("%s not started: %s", job, exc)
         return EXIT_BUSY
-    except (conf.ConfigError, UserError, *expected) as exc:
+    except conf.ConfigError as exc:
+        log.error("%s: configuration error: %s", job, exc)
+        return EXIT_USAGE
+    except UsageError as exc:
+        log.error("%s: %s", job, exc)
+        return EXIT_USAGE
+    except (UserError, *expected) as exc:
         log.error("%s failed: %s", job, exc)
         return EXIT_FAILED
     except Exception as exc:  # lake conflicts and the like carry their own clear message

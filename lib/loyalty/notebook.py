@@ -3,7 +3,9 @@ small results to pandas. Notebooks hold presentation only; the logic lives in li
 
 Environment: LOYALTY_ENV (default ``local``) and LOYALTY_SET (``key=value`` overrides separated
 by ``;``, e.g. ``data_root=/tmp/demo``), so the same notebook runs on the demo lake, on a
-cluster, and in the test suite.
+cluster, and in the test suite. The default ``data_root: ./data`` is the project's ``data/``
+whatever the working directory (Jupyter and VS Code start notebooks in ``notebooks/``); a
+relative path in LOYALTY_SET is taken from the working directory.
 """
 
 from __future__ import annotations
@@ -29,10 +31,15 @@ def setup(app: str = "notebook") -> tuple[SparkSession, Config]:
     """(spark, cfg) for a notebook; reuses a running session."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
-    overrides = [s.strip() for s in os.environ.get("LOYALTY_SET", "").split(";") if s.strip()]
-    cfg = conf.load(os.environ.get("LOYALTY_ENV", "local"), overrides)
+    cfg = load_conf()
     active = SparkSession.getActiveSession()
     return (active or build_session(app, cfg)), cfg
+
+
+def load_conf() -> Config:
+    """The notebook's config: LOYALTY_ENV (default ``local``) with the LOYALTY_SET overrides."""
+    overrides = [s.strip() for s in os.environ.get("LOYALTY_SET", "").split(";") if s.strip()]
+    return conf.load(os.environ.get("LOYALTY_ENV", "local"), overrides, overrides_from="LOYALTY_SET")
 
 
 def small(df: DataFrame, max_rows: int = MAX_PANDAS_ROWS) -> pd.DataFrame:

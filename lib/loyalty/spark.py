@@ -11,11 +11,12 @@ from typing import Iterator
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from loyalty.conf import Config, ConfigError
+from loyalty.conf import Config, ConfigError, spark_settings
 
 log = logging.getLogger(__name__)
 
 
+_LIST_SETTINGS = ("spark.jars.packages", "spark.sql.extensions", "spark.jars.excludes")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
@@ -62,21 +63,22 @@ def build_session(app: str, cfg: Config) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers use this interpreter's packages
     builder = SparkSession.builder.appName(f"loyalty-{app}")
     submitted = SparkConf()
-    launched = SparkContext._active_spark_context is not None
-    if not launched:
-        for key, value in launcher_conf(cfg).items():
-            if key == "spark.jars.packages" and submitted.contains(key):
-                value = ",".join(dict.fromkeys(submitted.get(key).split(",") + [value]))
-            builder = builder.config(key, value)
-    for key, value in session_conf(cfg).items():
-        builder = builder.config(key, value)
     if not submitted.contains("spark.master"):
         builder = builder.master(os.environ.get("SPARK_MASTER") or cfg.typed("spark.master", str))
         memory = cfg.get("spark.driver_memory", None)
         if memory and not submitted.contains("spark.driver.memory"):
             builder = builder.config("spark.driver.memory", str(memory))
-    for key, value in cfg.get("spark.conf", {}).items():
-        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    settings = spark_settings(cfg)
+    lake_settings = dict(session_conf(cfg))
+    if SparkContext._active_spark_context is None:   # packages only count before the JVM starts
+        lake_settings.update(launcher_conf(cfg))
+    for key, value in lake_settings.items():          # the lake backend's, merged with the user's lists
+        if key in _LIST_SETTINGS:
+            given = [settings.get(key, ""), submitted.get(key, "") if submitted.contains(key) else ""]
+            value = ",".join(dict.fromkeys(v for part in given + [value] for v in part.split(",") if v))
+        settings[key] = value
+    for key, value in settings.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(str(cfg.get("spark.log_level", "WARN")))
     log.info("spark %s master=%s app=%s lake=%s", spark.version, spark.sparkContext.master, app,

@@ -127,3 +127,38 @@ def test_source_without_files_still_gets_an_empty_table(spark, icfg):
 def test_unknown_source_name_is_a_clear_error(spark, icfg):
     with pytest.raises(conf.ConfigError, match="unknown source.*nope"):
         _run(spark, icfg, only=["nope"])
+
+
+# -- a declared source's landing folder must exist; an optional one is skipped --------------------
+def test_missing_landing_folder_fails_that_source_naming_the_path(spark, icfg, caplog):
+    import shutil
+
+    shutil.rmtree(icfg.landing / "events")
+    res = _run(spark, icfg)
+    assert res["pos"].status == "ingested"                     # the other sources still run
+    assert res["events"].status == "failed" and res["events"].rows == 0
+    assert f"landing folder {icfg.landing / 'events'} of source 'events' does not exist" in res["events"].message
+    assert "optional: true" in res["events"].message
+    assert not lake.exists(icfg, "bronze.events")             # no empty table that looks like "no data yet"
+    assert not any(r.exc_info for r in caplog.records)         # one line, no traceback
+    logged = {r["source"]: r for r in lake.read(spark, icfg, "ops.ingestion_log").collect()}
+    assert logged["events"]["status"] == "failed" and "does not exist" in logged["events"]["message"]
+
+
+def test_optional_source_without_landing_folder_is_skipped(spark, icfg):
+    import shutil
+
+    shutil.rmtree(icfg.landing / "events")
+    cfg = icfg.with_overrides(["sources.events.optional=true"])
+    res = _run(spark, cfg)
+    assert (res["events"].status, res["events"].rows) == ("skipped", 0)
+    assert res["pos"].status == "ingested"
+    assert lake.exists(cfg, "bronze.events") and _count(spark, cfg, "bronze.events") == 0
+
+
+def test_landing_dir_is_the_literal_part_of_the_glob(icfg):
+    by_name = {s.name: s for s in load_sources(icfg)}
+    assert by_name["pos"].landing_dir == f"{icfg.landing}/pos"
+    from loyalty.bronze.sources import Source
+    assert Source("x", "bronze.x", "csv", "/l/x/2026-*/part[0-9].csv", ("a",)).landing_dir == "/l/x"
+    assert Source("x", "bronze.x", "csv", "/l/x/one.csv", ("a",)).landing_dir == "/l/x"

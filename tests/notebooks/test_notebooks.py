@@ -25,7 +25,9 @@ def test_notebook_runs(path, tiny_gold, monkeypatch):
     monkeypatch.setenv("LOYALTY_ENV", "test")
     monkeypatch.setenv("LOYALTY_SET", f"data_root={cfg['data_root']}")
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
+    # run where Jupyter and VS Code run a notebook: in notebooks/
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert any(o.output_type in ("display_data", "execute_result") for c in nb.cells if c.cell_type == "code"

@@ -25,11 +25,18 @@ from pyspark.sql import types as T
 from loyalty import fs, lake
 from loyalty.bronze.readers import BATCH_ID, CORRUPT, INGESTED_AT, RESCUED, raw_schema, read_batch
 from loyalty.bronze.sources import Source, load_sources
+from loyalty.cli import UserError
 from loyalty.conf import Config
 
 log = logging.getLogger(__name__)
 
 PLANNED, COMMITTED = "planned", "committed"
+
+
+class LandingMissing(UserError):
+    """A declared (not optional) source's landing folder does not exist: a wrong data_root or a
+    partner that never delivered must not pass as a source with no new files."""
+
 
 MANIFEST_SCHEMA = T.StructType([
     T.StructField("source", T.StringType()),
@@ -63,7 +70,7 @@ LOG_SCHEMA = T.StructType([
 class SourceResult:
     source: str
     table_name: str
-    status: str                 # ingested | recovered | no_new_files | failed
+    status: str                 # ingested | recovered | no_new_files | skipped (optional, no folder) | failed
     batch_id: int | None = None
     files: int = 0
     rows: int = 0
@@ -82,6 +89,8 @@ def ingest(spark: SparkSession, cfg: Config, *, run_id: str, run_ts: datetime,
         started = time.time()
         try:
             result = ingest_source(spark, cfg, source, run_id=run_id, run_ts=run_ts)
+        except LandingMissing as exc:  # one line, reported by the job; no traceback
+            result = SourceResult(source.name, source.table, "failed", message=str(exc))
         except Exception as exc:  # reported per source; the job exits non-zero
             log.exception("%s: ingestion failed", source.name)
             result = SourceResult(source.name, source.table, "failed", message=f"{type(exc).__name__}: {exc}")
@@ -95,6 +104,15 @@ def ingest(spark: SparkSession, cfg: Config, *, run_id: str, run_ts: datetime,
 
 def ingest_source(spark: SparkSession, cfg: Config, source: Source, *, run_id: str,
                   run_ts: datetime) -> SourceResult:
+    if not fs.exists(spark, source.landing_dir):
+        if not source.optional:
+            raise LandingMissing(f"landing folder {source.landing_dir} of source '{source.name}' does not exist "
+                                 f"(paths.landing = {cfg.get('paths.landing')}): check data_root, or declare the "
+                                 f"source 'optional: true' in {cfg.where(f'sources.{source.name}')}")
+        log.info("%s: optional source without a landing folder (%s): skipped", source.name, source.landing_dir)
+        if not lake.exists(cfg, source.table):   # downstream jobs can rely on the table existing
+            lake.append(spark.createDataFrame([], _bronze_schema(source)), cfg, source.table)
+        return SourceResult(source.name, source.table, "skipped", message=f"no landing folder {source.landing_dir}")
     manifest = _manifest_rows(spark, cfg, source)
     committed = {r["batch_id"] for r in manifest if r["status"] == COMMITTED}
     planned: dict[int, list[dict]] = {}

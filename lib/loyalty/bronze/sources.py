@@ -3,11 +3,14 @@ bad entry stops the job with the key and file named, before anything is read."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from loyalty.conf import Config, ConfigError
 
 FORMATS = ("csv", "json", "parquet")
+FIELDS = ("description", "format", "path", "options", "columns", "table", "optional")
+_GLOB_CHARS = set("*?[{")
 
 
 @dataclass(frozen=True)
@@ -19,11 +22,25 @@ class Source:
     columns: tuple[str, ...]   # expected columns, kept as raw strings in bronze
     options: dict = field(default_factory=dict)
     description: str = ""
+    optional: bool = False     # a missing landing folder is skipped (logged), not a failure
 
     @property
     def app_id(self) -> str:
         """The writer id under which this source's batches are committed exactly once."""
         return f"ingest_bronze:{self.name}"
+
+    @property
+    def landing_dir(self) -> str:
+        """The folder the glob lists: its leading parts without wildcards (a plain file path: its folder)."""
+        parts = self.glob.split("/")
+        literal = []
+        for part in parts:
+            if _GLOB_CHARS & set(part):
+                break
+            literal.append(part)
+        if len(literal) == len(parts):
+            literal = literal[:-1]
+        return "/".join(literal) or "/"
 
 
 def load_sources(cfg: Config, only: list[str] | None = None) -> list[Source]:
@@ -42,6 +59,13 @@ def load_sources(cfg: Config, only: list[str] | None = None) -> list[Source]:
         where = cfg.where(key)
         if not isinstance(spec, dict):
             raise ConfigError(f"setting '{key}' in {where} must be a mapping")
+        for stray in (f for f in spec if f not in FIELDS):
+            close = difflib.get_close_matches(str(stray), FIELDS, n=1)
+            raise ConfigError(f"unknown setting '{key}.{stray}' in {where} "
+                              + (f"(did you mean {key}.{close[0]}?)" if close else f"(a source has {', '.join(FIELDS)})"))
+        optional = spec.get("optional", False)
+        if not isinstance(optional, bool):
+            raise ConfigError(f"setting '{key}.optional' in {where} must be true or false, got {optional!r}")
         fmt = spec.get("format")
         if fmt not in FORMATS:
             raise ConfigError(f"setting '{key}.format' in {where} must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -63,5 +87,6 @@ def load_sources(cfg: Config, only: list[str] | None = None) -> list[Source]:
             raise ConfigError(f"setting '{key}.options' in {where} must be a mapping of reader options")
         glob = path if "://" in path or path.startswith("/") else f"{landing}/{path}"
         out.append(Source(name=name, table=spec.get("table", f"{layer}.{name}"), format=fmt, glob=glob,
-                          columns=tuple(columns), options=dict(options), description=spec.get("description", "")))
+                          columns=tuple(columns), options=dict(options), description=spec.get("description", ""),
+                          optional=optional))
     return out

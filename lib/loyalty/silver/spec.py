@@ -34,7 +34,7 @@ class Ctx:
     """What conform functions may use: settings and reference tables, all passed in."""
     spark: SparkSession
     cfg: Config
-    pii_key: bytes
+    pii_key: bytes = field(repr=False)     # never in a repr, a log line or an error message
     run_date: date
     _refs: dict = field(default_factory=dict)
 
