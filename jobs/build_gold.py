@@ -51,14 +51,14 @@ def _date(value, what: str) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise cli.UserError(f"{what} must be a date YYYY-MM-DD, got {value!r}") from None
+        raise cli.UsageError(f"{what} must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 def main(argv=None) -> int:
     def body(args, cfg) -> int:
         as_ofs = sorted({_date(v, "--as-of") for v in args.as_of.split(",") if v.strip()}) or [default_as_of(cfg)]
         if args.snapshots < 1:
-            raise cli.UserError(f"--snapshots must be at least 1, got {args.snapshots}")
+            raise cli.UsageError(f"--snapshots must be at least 1, got {args.snapshots}")
         dates = sorted({months_before(as_ofs[-1], n) for n in range(args.snapshots)} | set(as_ofs))
         feature_dates = dates if args.only != "kpi" else []
         kpi_dates = as_ofs if args.only != "features" else []

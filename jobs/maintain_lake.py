@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         chosen = [t.strip() for t in args.tables.split(",") if t.strip()]
         missing = [t for t in chosen if not lake.exists(cfg, t)]
         if missing:
-            raise cli.UserError(f"no such table(s): {', '.join(missing)} (under {cfg['paths.lake']})")
+            raise cli.UsageError(f"--tables: no such table(s): {', '.join(missing)} (under {cfg['paths.lake']})")
         report = cli.Report("maintain_lake")
         with spark_session("maintain_lake", cfg) as spark:
             results = maintain(spark, cfg, chosen or None, retention_hours=args.retention_hours,

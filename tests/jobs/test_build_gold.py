@@ -56,7 +56,7 @@ def test_rerun_replaces_only_its_snapshot(spark, tiny_gold):
 
 def test_bad_as_of_is_one_clear_error(tiny_lake, caplog):
     _, args = tiny_lake
-    assert build_gold.main(args + ["--as-of", "2026-13-01"]) == 1
+    assert build_gold.main(args + ["--as-of", "2026-13-01"]) == 2   # a bad argument: exit 2, one line
     assert "--as-of must be a date YYYY-MM-DD, got '2026-13-01'" in caplog.text
 
 
