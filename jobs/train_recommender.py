@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from loyalty import cli
-from loyalty.ml import recommend
+from loyalty.ml.recommend import run, settings
 from loyalty.spark import spark_session
 
 
@@ -18,12 +18,12 @@ def parse_args():
 
 def main(argv=None) -> int:
     def body(args, cfg) -> int:
-        as_of = recommend.resolve_as_of(cfg, args.as_of)
+        as_of = settings.resolve_as_of(cfg, args.as_of)
         cli.log.info("train_recommender as of %s", as_of)
         report = cli.Report("train_recommender")
         with spark_session("train_recommender", cfg) as spark:
-            result = recommend.train(spark, cfg, as_of)
-        m, p = result.metrics, recommend.params(cfg)
+            result = run.train(spark, cfg, as_of)
+        m, p = result.metrics, settings.from_conf(cfg)
         k = p.eval_k
         for name, kk in (("als", k), ("popularity", k), ("buy_again", k), ("category_als", p.category_top_n),
                          ("category_popularity", p.category_top_n)):
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         return cli.EXIT_OK
 
     return cli.run_main("train_recommender", argv, parse_args(), body,
-                        expected=(LookupError, recommend.RecommenderError))
+                        expected=(LookupError, settings.RecommenderError))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from jobs import score_segments, train_segments
 from loyalty import lake
-from loyalty.ml import segments
+from loyalty.ml.segments import run as segments
 
 OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
 VIP, LAPSED = "VIP champions", "Lapsed"
