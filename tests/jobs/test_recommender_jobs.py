@@ -37,8 +37,13 @@ def routine_product(i):
 
 
 def write_silver(spark, cfg):
+    change = datetime(2026, 10, 20)     # after AS_OF: P01 moves to category C9, P02 gets a new upc
     products = [(pid(i), f"U{i:02d}", f"product {i}", "brand", False, "DEPT", CATEGORY[i], "SUB",
-                 Decimal("2.50"), datetime(2025, 1, 1), None, True) for i in CATEGORY]
+                 Decimal("2.50"), datetime(2025, 1, 1), change if i in (1, 2) else None, i not in (1, 2))
+                for i in CATEGORY]
+    products += [(pid(1), "U01", "product 1", "brand", False, "DEPT", "C9", "SUB", Decimal("2.50"), change, None, True),
+                 (pid(2), "U02N", "product 2", "brand", False, "DEPT", CATEGORY[2], "SUB", Decimal("2.50"), change,
+                  None, True)]
     lake.overwrite(spark.createDataFrame(products, "product_id string, upc string, name string, brand string, "
                    "is_private_label boolean, department string, category string, subcategory string, "
                    "regular_price decimal(12,2), valid_from timestamp, valid_to timestamp, is_current boolean"),
@@ -91,6 +96,7 @@ def test_train_register_and_score_round_trip(spark, cfg, args):
         for metric in ("precision", "recall", "ndcg", "map", "coverage", "diversity"):
             assert 0.0 <= run.data.metrics[f"{name}_{metric}_at_10"] <= 1.0
     assert run.data.metrics["interactions"] > 0 and run.data.metrics["fit_seconds"] > 0
+    assert run.data.metrics["products"] == 12       # P02's lines (upc U02 until after AS_OF) are P02's
     assert float(champion.tags["gate.value"]) == pytest.approx(run.data.metrics["als_ndcg_at_10"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/als_vs_popularity.png", "plots/category_als_vs_popularity.png"}
@@ -121,6 +127,7 @@ def test_train_register_and_score_round_trip(spark, cfg, args):
 
     cats = lake.read(spark, cfg, "gold.category_recommendations").where(F.col("as_of") == AS_OF)
     assert cats.count() == 19 * 3                         # 3 categories < category_top_n (5)
+    assert {r[0] for r in cats.select("category").distinct().collect()} == {"C1", "C2", "C3"}   # not C9: after AS_OF
     assert {r[0] for r in cats.select("source").distinct().collect()} == {"als", "segment_popularity", "popularity"}
     assert {r[0] for r in cats.select("model_version").distinct().collect()} == {1}
 

@@ -11,10 +11,12 @@ from loyalty.ml.recommend.interactions import product_lines
 
 
 LINE_SCHEMA = "member_id string, upc string, quantity int, line_amount double, business_date date"
-
-
-PRODUCTS = [("p1", "u1", "DAIRY", True), ("p2", "u2", "DAIRY", True), ("p3", "u3", "BAKERY", True),
-            ("p3", "u3-old", "BAKERY", False)]
+PRODUCT_SCHEMA = ("product_id string, upc string, category string, valid_from timestamp, valid_to timestamp, "
+                  "is_current boolean")
+OPEN, HIGH = datetime(2025, 1, 1), datetime(9999, 12, 31)
+PRODUCTS = [("p1", "u1", "DAIRY", OPEN, HIGH, True), ("p2", "u2", "DAIRY", OPEN, HIGH, True),
+            ("p3", "u3-old", "BAKERY", OPEN, datetime(2026, 6, 1), False),      # p3 changed its upc on 2026-06-01
+            ("p3", "u3", "BAKERY", datetime(2026, 6, 1), HIGH, True)]
 
 
 def d(text):
@@ -23,11 +25,11 @@ def d(text):
 
 @pytest.fixture
 def products(spark):
-    return spark.createDataFrame(PRODUCTS, "product_id string, upc string, category string, is_current boolean")
+    return spark.createDataFrame(PRODUCTS, PRODUCT_SCHEMA)
 
 
-def plines(spark, products, rows):
-    return product_lines(spark.createDataFrame(rows, LINE_SCHEMA), products)
+def plines(spark, products, rows, as_of=date(2026, 11, 1)):
+    return product_lines(spark.createDataFrame(rows, LINE_SCHEMA), products, as_of)
 
 
 def test_routine_items_count_distinct_weeks_in_the_lookback(spark, products):

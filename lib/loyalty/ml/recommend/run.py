@@ -21,7 +21,7 @@ from loyalty.conf import Config
 from loyalty.ml import tracking
 from loyalty.ml.recommend.als import fit, stages
 from loyalty.ml.recommend.evaluate import evaluate, figures
-from loyalty.ml.recommend.interactions import product_lines
+from loyalty.ml.recommend.interactions import product_lines, products_at
 from loyalty.ml.recommend.serve import category_lists, members_at, product_lists
 from loyalty.ml.recommend.settings import CATEGORY, MEMBER, MEMBER_IDX, PRODUCT, Params, RecommenderError, from_conf
 
@@ -63,10 +63,10 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
     with tracking.training_run(cfg, p.model_name, as_of, INPUTS) as run:
         mlflow.log_params(p.log_params())
         mlflow.log_param("cutoff", cutoff.isoformat())
-        plines = product_lines(lake.read(spark, cfg, LINES_TABLE), lake.read(spark, cfg, PRODUCTS_TABLE)).persist()
+        products = lake.read(spark, cfg, PRODUCTS_TABLE)
+        plines = product_lines(lake.read(spark, cfg, LINES_TABLE), products, as_of).persist()
         try:
-            catalog = (lake.read(spark, cfg, PRODUCTS_TABLE).where(F.col("is_current"))
-                       .select(PRODUCT, CATEGORY).distinct())
+            catalog = products_at(products, as_of).select(PRODUCT, CATEGORY).distinct()
             t = time.monotonic()
             split = fit(plines, cutoff, p)
             timings["eval_fit_seconds"] = split.fit_seconds
@@ -145,8 +145,9 @@ def score(spark: SparkSession, cfg: Config, as_of: date) -> ScoreResult:
     if not lake.exists(cfg, INDEX_TABLE):
         raise RecommenderError(f"{INDEX_TABLE} does not exist: train_recommender writes it with each model version")
     idx = (lake.read(spark, cfg, INDEX_TABLE).where(F.col("model_version") == version).select(MEMBER, MEMBER_IDX))
-    plines = product_lines(lake.read(spark, cfg, LINES_TABLE), lake.read(spark, cfg, PRODUCTS_TABLE)).persist()
-    catalog = lake.read(spark, cfg, PRODUCTS_TABLE).where(F.col("is_current")).select(PRODUCT).distinct()
+    products = lake.read(spark, cfg, PRODUCTS_TABLE)
+    plines = product_lines(lake.read(spark, cfg, LINES_TABLE), products, as_of).persist()
+    catalog = products_at(products, as_of).select(PRODUCT).distinct()
     segments, seg_as_of = load_segments(spark, cfg, as_of)
     members = members_at(lake.read(spark, cfg, MEMBERS_TABLE), as_of)
     if segments is not None:
