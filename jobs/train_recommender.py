@@ -25,11 +25,12 @@ def main(argv=None) -> int:
             result = run.train(spark, cfg, as_of)
         m, p = result.metrics, settings.from_conf(cfg)
         k = p.eval_k
-        for name, kk in (("als", k), ("popularity", k), ("buy_again", k), ("category_als", p.category_top_n),
-                         ("category_popularity", p.category_top_n)):
+        for name, kk in (("served", k), ("served_popularity", k), ("als", k), ("popularity", k), ("buy_again", k),
+                         ("category_als", p.category_top_n), ("category_popularity", p.category_top_n)):
             report.add(model=name, k=kk, **{metric: f"{m[f'{name}_{metric}_at_{kk}']:.4f}"
                                             for metric in ("precision", "recall", "ndcg", "map", "coverage")},
-                       diversity=f"{m[f'{name}_diversity_at_{kk}']:.4f}" if f"{name}_diversity_at_{kk}" in m else None)
+                       **{metric: f"{m[f'{name}_{metric}_at_{kk}']:.4f}" if f"{name}_{metric}_at_{kk}" in m else None
+                          for metric in ("diversity", "novelty")})
         cli.log.info("model %s version %d (run %s): %s", p.model_name, result.version, result.run_id, result.reason)
         cli.log.info("interactions %d (train split %d), members %d, products %d; rank %d, %d iterations; "
                      "fit %.1fs, eval %.1fs, total %.1fs", result.counts["interactions"],

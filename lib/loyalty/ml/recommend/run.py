@@ -22,7 +22,7 @@ from loyalty.ml import tracking
 from loyalty.ml.recommend.als import fit, stages
 from loyalty.ml.recommend.evaluate import evaluate, figures
 from loyalty.ml.recommend.interactions import product_lines, products_at
-from loyalty.ml.recommend.serve import category_lists, members_at, product_lists
+from loyalty.ml.recommend.serve import als_ranker, category_lists, members_at, product_lists
 from loyalty.ml.recommend.settings import CATEGORY, MEMBER, MEMBER_IDX, PRODUCT, Params, RecommenderError, from_conf
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ LINES_TABLE, PRODUCTS_TABLE, MEMBERS_TABLE = "silver.transaction_lines", "silver
 SEGMENTS_TABLE = "gold.member_segments"
 RECS_TABLE, CATEGORY_RECS_TABLE = "gold.recommendations", "gold.category_recommendations"
 INDEX_TABLE = "gold.recommender_member_index"
-INPUTS = [LINES_TABLE, PRODUCTS_TABLE]
+INPUTS = [LINES_TABLE, PRODUCTS_TABLE, MEMBERS_TABLE, SEGMENTS_TABLE]
 
 REC_COLUMNS = [MEMBER, "as_of", PRODUCT, "rank", "score", "source", "model_version"]
 CATEGORY_REC_COLUMNS = [MEMBER, "as_of", CATEGORY, "rank", "score", "source", "model_version"]
@@ -70,7 +70,12 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
             t = time.monotonic()
             split = fit(plines, cutoff, p)
             timings["eval_fit_seconds"] = split.fit_seconds
-            metrics = evaluate(spark, plines, catalog, split, cutoff, as_of, p)
+            members, segments, _ = served_members(spark, cfg, cutoff)   # who recommend would have served
+            metrics = evaluate(spark, plines, catalog, cutoff, as_of, p, ranker=als_ranker(spark, split.stages,
+                                                                                          split.members),
+                               category_ranker=als_ranker(spark, split.stages, split.members, CATEGORY),
+                               known=split.members, members=members, segments=segments)
+            members.unpersist()
             timings["eval_seconds"] = time.monotonic() - t
             if p.refit:
                 split.unpersist()
@@ -87,12 +92,13 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
             t = time.monotonic()
             info = tracking.log_spark_model(final.stages.pipeline(), "model", cfg=cfg)
             timings["log_model_seconds"] = time.monotonic() - t
-            value = metrics[f"als_{p.gate_metric}"]
-            version = tracking.register(cfg, p.model_name, info.model_uri, p.gate_metric, value)
+            gate_metric = f"served_{p.gate_metric}"
+            value = metrics[gate_metric]
+            version = tracking.register(cfg, p.model_name, info.model_uri, gate_metric, value)
             index_rows = final.members.select(F.lit(version).cast("int").alias("model_version"), MEMBER, MEMBER_IDX)
             lake.overwrite(index_rows, cfg, INDEX_TABLE, partition_by=["model_version"],
                            partitions=[{"model_version": version}])
-            promotion = tracking.promote(cfg, p.model_name, version, p.gate_metric, value)
+            promotion = tracking.promote(cfg, p.model_name, version, gate_metric, value)
             final.unpersist()
         finally:
             plines.unpersist()
@@ -136,6 +142,16 @@ def load_segments(spark: SparkSession, cfg: Config, as_of: date) -> tuple[DataFr
     return seg.where(F.col("as_of") == F.lit(latest)).select(MEMBER, "segment_id").dropDuplicates([MEMBER]), latest
 
 
+def served_members(spark: SparkSession, cfg: Config, as_of: date) -> tuple[DataFrame, DataFrame | None, date | None]:
+    """The members ``recommend`` serves at as_of (persisted: member_id[, segment_id]), the segment
+    snapshot it uses (or None) and that snapshot's date."""
+    segments, seg_as_of = load_segments(spark, cfg, as_of)
+    members = members_at(lake.read(spark, cfg, MEMBERS_TABLE), as_of)
+    if segments is not None:
+        members = members.join(segments, MEMBER, "left")
+    return members.persist(), segments, seg_as_of
+
+
 def score(spark: SparkSession, cfg: Config, as_of: date) -> ScoreResult:
     """Write gold.recommendations and gold.category_recommendations for ``as_of`` with the champion."""
     started = time.monotonic()
@@ -148,18 +164,16 @@ def score(spark: SparkSession, cfg: Config, as_of: date) -> ScoreResult:
     products = lake.read(spark, cfg, PRODUCTS_TABLE)
     plines = product_lines(lake.read(spark, cfg, LINES_TABLE), products, as_of).persist()
     catalog = products_at(products, as_of).select(PRODUCT).distinct()
-    segments, seg_as_of = load_segments(spark, cfg, as_of)
-    members = members_at(lake.read(spark, cfg, MEMBERS_TABLE), as_of)
-    if segments is not None:
-        members = members.join(segments, MEMBER, "left")
-    members = members.persist()
+    members, segments, seg_as_of = served_members(spark, cfg, as_of)
     try:
-        served = product_lists(spark, plines, catalog, members, as_of, p, stages=st, index=idx, segments=segments)
+        served = product_lists(spark, plines, catalog, members, as_of, p, ranker=als_ranker(spark, st, idx),
+                               segments=segments)
         out = served.recs.select(MEMBER, F.lit(as_of).alias("as_of"), PRODUCT,
                                  F.col("rank").cast("int").alias("rank"), "score", "source",
                                  F.lit(version).cast("int").alias("model_version"))
         info = lake.overwrite(out, cfg, RECS_TABLE, partition_by=["as_of"], partitions=[{"as_of": as_of.isoformat()}])
-        cat = category_lists(spark, plines, members, as_of, p, stages=st, index=idx, segments=segments)
+        cat = category_lists(spark, plines, members, as_of, p, ranker=als_ranker(spark, st, idx, CATEGORY),
+                             segments=segments)
         cat_out = cat.recs.select(MEMBER, F.lit(as_of).alias("as_of"), CATEGORY,
                                   F.col("rank").cast("int").alias("rank"), "score", "source",
                                   F.lit(version).cast("int").alias("model_version"))

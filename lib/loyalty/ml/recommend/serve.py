@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -119,16 +120,33 @@ class Served:
             df.unpersist()
 
 
-def product_lists(spark: SparkSession, plines: DataFrame, catalog: DataFrame, members: DataFrame, as_of: date,
-                  p: Params, *, stages: Stages | None, index: DataFrame | None,
-                  segments: DataFrame | None = None) -> Served:
-    """``top_n`` products for each of ``members`` (member_id[, segment_id]) from data before ``as_of``.
+Ranker = Callable[[DataFrame, int], DataFrame]
+"""A model as the lists see it: (members: member_id, k) -> (member_id, item, rank, score), the top ``k``
+items for those of the members it knows (``als_ranker``; tests pass hand-made ones)."""
 
-    ALS candidates for the members in ``index`` (member_id, member_idx) restricted to ``catalog``
-    (product_id); with ``exclude_routine`` the member's routine products are left out, and the model is
-    asked for ``top_n`` + the largest routine count so exclusion never leaves a list short. Members
-    left short are filled from their segment's list (``segments`` given: members carry segment_id),
-    then the overall popularity list. ``stages=None``: no model, popularity (served the same way) only."""
+
+def als_ranker(spark: SparkSession, stages: Stages, index: DataFrame, item_col: str = PRODUCT) -> Ranker:
+    """The product (or category) ALS of a recommender pipeline as a ``Ranker``, for the members in
+    ``index`` (member_id, member_idx: the model's member index)."""
+    model, indexer = ((stages.product_als, stages.product_indexer) if item_col == PRODUCT
+                      else (stages.category_als, stages.category_indexer))
+
+    def rank(members: DataFrame, k: int) -> DataFrame:
+        users = members.select(MEMBER).join(index.select(MEMBER, MEMBER_IDX), MEMBER)
+        return als_top(spark, model, indexer, users, k)
+    return rank
+
+
+def product_lists(spark: SparkSession, plines: DataFrame, catalog: DataFrame, members: DataFrame, as_of: date,
+                  p: Params, *, ranker: Ranker | None, segments: DataFrame | None = None) -> Served:
+    """``top_n`` products for each of ``members`` (member_id[, segment_id]) from data before ``as_of``:
+    what ``recommend`` writes, and what evaluation scores.
+
+    The ranker's candidates restricted to ``catalog`` (product_id); with ``exclude_routine`` the member's
+    routine products are left out, and the ranker is asked for ``top_n`` + the largest routine count so
+    exclusion never leaves a list short. Members left short (cold start: unknown to the ranker) are
+    filled from their segment's list (``segments`` given: members carry segment_id), then the overall
+    popularity list. ``ranker=None``: the popularity baseline, served the same way."""
     routine, extra, cached = None, 0, []
     if p.exclude_routine:
         routine = routine_items(plines, as_of, min_weeks=p.routine_min_weeks,
@@ -136,10 +154,8 @@ def product_lists(spark: SparkSession, plines: DataFrame, catalog: DataFrame, me
         cached.append(routine)
         extra = int(routine.groupBy(MEMBER).count().agg(F.max("count")).first()[0] or 0)
     als = None
-    if stages is not None:
-        users = members.select(MEMBER).join(index.select(MEMBER, MEMBER_IDX), MEMBER)
-        als = (als_top(spark, stages.product_als, stages.product_indexer, users, p.top_n + extra)
-               .join(catalog.select(PRODUCT), PRODUCT, "left_semi"))
+    if ranker is not None:
+        als = ranker(members, p.top_n + extra).join(catalog.select(PRODUCT), PRODUCT, "left_semi")
     pop = top_items(spark, popularity(plines, as_of, p.popularity_days), 2 * p.top_n + extra)
     seg_top = (segment_popularity(plines, segments, as_of, p.segment_popularity_days, 2 * p.top_n + extra)
                if segments is not None else None)
@@ -148,13 +164,10 @@ def product_lists(spark: SparkSession, plines: DataFrame, catalog: DataFrame, me
 
 
 def category_lists(spark: SparkSession, plines: DataFrame, members: DataFrame, as_of: date, p: Params, *,
-                   stages: Stages | None, index: DataFrame | None, segments: DataFrame | None = None) -> Served:
-    """``category_top_n`` categories for each of ``members``: the category ALS, then segment and overall
-    category popularity (no routine exclusion: a category is for cross-banner promotion)."""
-    als = None
-    if stages is not None:
-        users = members.select(MEMBER).join(index.select(MEMBER, MEMBER_IDX), MEMBER)
-        als = als_top(spark, stages.category_als, stages.category_indexer, users, p.category_top_n)
+                   ranker: Ranker | None, segments: DataFrame | None = None) -> Served:
+    """``category_top_n`` categories for each of ``members``: the category ranker, then segment and
+    overall category popularity (no routine exclusion: a category is for cross-banner promotion)."""
+    als = ranker(members, p.category_top_n) if ranker is not None else None
     pop = top_items(spark, popularity(plines, as_of, p.popularity_days, CATEGORY), 2 * p.category_top_n, CATEGORY)
     seg = (segment_popularity(plines, segments, as_of, p.segment_popularity_days, 2 * p.category_top_n, CATEGORY)
            if segments is not None else None)
