@@ -82,3 +82,22 @@ def test_a_buy_again_only_model_wins_on_raw_lists_but_is_judged_on_what_is_serve
     # what members receive from it is worse than the served baseline, though its raw lists were better
     assert got["served_ndcg_at_2"] < got["served_popularity_ndcg_at_2"]
     assert got["served_lift_ndcg_at_2"] == pytest.approx(((R2 + 1) / 3) / (2 / 3))
+
+
+def test_the_popularity_baseline_is_the_overall_list_even_where_segments_fill_cold_members(spark, lake):
+    plines, catalog, members = lake
+    p = params()
+    segments = spark.createDataFrame([("m1", 1), ("m2", 1), ("m3", 1)], "member_id string, segment_id int")
+    inter = I.interactions(plines, CUTOFF, lookback_days=120, half_life_days=120).where("member_id != 'm3'")
+
+    def buy_again_model(users, k):
+        return E.buy_again(inter.join(users, "member_id", "left_semi"), k)
+
+    got = E.evaluate(spark, plines, catalog, CUTOFF, AS_OF, p, ranker=buy_again_model,
+                     known=inter.select("member_id").distinct(), members=members.join(segments, "member_id", "left"),
+                     segments=segments)
+    # segment 1's list (365 days): a, b, c, d, e, one buyer each. Served by the model: m1 [b, then c from
+    # the segment list], hit at 2 of {a, c}; m2 [e, d]: R2; m3 (cold) [a, b] from the segment list: 0
+    assert got["served_ndcg_at_2"] == pytest.approx((R2 / (1 + R2) + R2 + 0) / 3)
+    # the baseline stays the overall popularity list [d, e], served the same way: 0, 1, 1
+    assert got["served_popularity_ndcg_at_2"] == pytest.approx(2 / 3)

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from loyalty.conf import ConfigError
 from loyalty.ml import metrics as M
 from loyalty.ml.recommend.interactions import in_window, interactions
-from loyalty.ml.recommend.serve import Ranker, popularity, product_lists, top_items
+from loyalty.ml.recommend.serve import Ranker, popularity, popularity_ranker, product_lists, top_items
 from loyalty.ml.recommend.settings import CATEGORY, MEMBER, PRODUCT, Params
 
 
@@ -35,11 +35,11 @@ def served_metrics(spark: SparkSession, plines: DataFrame, catalog: DataFrame, m
     """Score what members are served at ``cutoff`` against what they bought in [start, end) (start
     defaults to cutoff). The lists are ``serve.product_lists``, the code ``recommend`` writes with: the
     ranker's top items without routine products, then the segment and overall popularity fallbacks
-    (``ranker=None``: the popularity baseline served the same way). Evaluated members: those of
+    (the popularity baseline served the same way: ``serve.popularity_ranker``). Evaluated members: those of
     ``members`` (member_id[, segment_id]: the members served at cutoff) who bought in the window,
     including those the ranker does not know, who are scored on their fallback list as served.
     Keys: ``<metric>_at_<eval_k>`` (precision, recall, ndcg, map, coverage, diversity, novelty),
-    ``members``, and with a ranker ``als_share`` (share of the listed items that came from it)."""
+    ``members``, and with a ranker ``ranker_share`` (share of the listed items that came from it)."""
     k = p.eval_k
     truth = (in_window(plines, start or cutoff, end).select(MEMBER, PRODUCT).distinct()
              .join(members.select(MEMBER), MEMBER, "left_semi").persist())
@@ -54,7 +54,7 @@ def served_metrics(spark: SparkSession, plines: DataFrame, catalog: DataFrame, m
         if ranker is not None:
             rows = recs.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("source") == "als", 1).otherwise(0))
                             .alias("als")).first()
-            out["als_share"] = float(rows["als"] or 0) / rows["n"] if rows["n"] else 0.0
+            out["ranker_share"] = float(rows["als"] or 0) / rows["n"] if rows["n"] else 0.0
     finally:
         recs.unpersist()
         served.unpersist()
@@ -89,7 +89,7 @@ def evaluate(spark: SparkSession, plines: DataFrame, catalog: DataFrame, cutoff:
         cats = catalog.select(PRODUCT, CATEGORY)
         k, ck = p.eval_k, p.category_top_n
         als = ranker(users, k)
-        pop = users.crossJoin(F.broadcast(top_items(spark, popularity(plines, cutoff, p.popularity_days), k)))
+        pop = popularity_ranker(spark, plines, cutoff, p.popularity_days)(users, k)
         again = buy_again(interactions(plines, cutoff, lookback_days=p.lookback_days, confidence=p.confidence,
                                        half_life_days=p.half_life_days).join(users, MEMBER, "left_semi"), k)
         for name, recs in (("als", als), ("popularity", pop), ("buy_again", again)):
@@ -111,9 +111,13 @@ def evaluate(spark: SparkSession, plines: DataFrame, catalog: DataFrame, cutoff:
     finally:
         truth.unpersist()
         users.unpersist()
-    for name, r in (("served", ranker), ("served_popularity", None)):
+    baseline = popularity_ranker(spark, plines, cutoff, p.popularity_days)
+    for name, r in (("served", ranker), ("served_popularity", baseline)):
         res = served_metrics(spark, plines, catalog, members, cutoff, as_of, p, ranker=r, segments=segments)
         out["served_members"] = res.pop("members")
+        share = res.pop("ranker_share")
+        if name == "served":
+            out["served_als_share"] = share
         out.update({f"{name}_{m}": v for m, v in res.items()})
     gate = f"served_{p.gate_metric}"
     if gate not in out:

@@ -137,6 +137,17 @@ def als_ranker(spark: SparkSession, stages: Stages, index: DataFrame, item_col: 
     return rank
 
 
+def popularity_ranker(spark: SparkSession, plines: DataFrame, as_of: date, days: int,
+                      item_col: str = PRODUCT) -> Ranker:
+    """The popularity baseline as a ``Ranker``: for every member the same top list, the items with the
+    most distinct buyers in the ``days`` before as_of."""
+    pop = popularity(plines, as_of, days, item_col)
+
+    def rank(members: DataFrame, k: int) -> DataFrame:
+        return members.select(MEMBER).crossJoin(F.broadcast(top_items(spark, pop, k, item_col)))
+    return rank
+
+
 def product_lists(spark: SparkSession, plines: DataFrame, catalog: DataFrame, members: DataFrame, as_of: date,
                   p: Params, *, ranker: Ranker | None, segments: DataFrame | None = None) -> Served:
     """``top_n`` products for each of ``members`` (member_id[, segment_id]) from data before ``as_of``:
@@ -146,7 +157,7 @@ def product_lists(spark: SparkSession, plines: DataFrame, catalog: DataFrame, me
     routine products are left out, and the ranker is asked for ``top_n`` + the largest routine count so
     exclusion never leaves a list short. Members left short (cold start: unknown to the ranker) are
     filled from their segment's list (``segments`` given: members carry segment_id), then the overall
-    popularity list. ``ranker=None``: the popularity baseline, served the same way."""
+    popularity list. ``ranker=None``: the fallbacks alone (what members get without a model)."""
     routine, extra, cached = None, 0, []
     if p.exclude_routine:
         routine = routine_items(plines, as_of, min_weeks=p.routine_min_weeks,
