@@ -144,3 +144,36 @@ def test_training_without_data_before_as_of_fails_cleanly(spark, cfg, args):
     assert train_recommender.main(args[:-1] + ["2026-01-01"]) == 1
     run = mlflow.search_runs(experiment_names=["loyalty/loyalty_recommender"], output_format="list")
     assert [r.info.status for r in run] == ["FAILED"]
+
+
+def test_gate_rescores_the_champion_on_the_same_window(spark, cfg, args):
+    worse = ["--set", "ml.recommender.rank=1", "--set", "ml.recommender.max_iter=1",
+             "--set", "ml.recommender.reg_param=100"]
+
+    def run_of(version):
+        return client.get_run(client.get_model_version("loyalty_recommender", str(version)).run_id)
+
+    assert train_recommender.main(args) == 0                                   # v1 (refit: false in test conf)
+    client = MlflowClient()                                                    # on this test's store
+    assert train_recommender.main(args + worse) == 0                           # v2: a much weaker model
+    first, second = run_of(1).data, run_of(2).data
+    # v1 served on v2's test window by the same code gives exactly v1's own evaluation
+    assert second.tags["gate.champion_rescored"].startswith("yes: version 1 on test window 2026-09-17..2026-10-01")
+    for metric in ("ndcg", "precision", "coverage", "novelty"):
+        assert second.metrics[f"champion_served_{metric}_at_10"] == pytest.approx(first.metrics[f"served_{metric}_at_10"])
+    v2 = client.get_model_version("loyalty_recommender", "2").tags
+    assert second.metrics["served_ndcg_at_10"] < first.metrics["served_ndcg_at_10"]
+    assert v2["gate.promoted"] == "false" and v2["gate.compared_on"].startswith("test window 2026-09-17..2026-10-01")
+    assert float(v2["gate.champion_value"]) == pytest.approx(first.metrics["served_ndcg_at_10"])
+    assert float(v2["gate.baseline_value"]) == pytest.approx(second.metrics["served_popularity_ndcg_at_10"])
+    assert v2["train.data_end"] == "2026-09-17"                                 # not refitted: the cutoff
+
+    # a refitted champion learned from the whole window: it cannot be re-scored there, recorded values decide
+    assert train_recommender.main(args + ["--set", "ml.recommender.refit=true"]) == 0   # v3: same as v1, a tie
+    assert str(client.get_model_version_by_alias("loyalty_recommender", "champion").version) == "3"
+    assert client.get_model_version("loyalty_recommender", "3").tags["train.data_end"] == AS_OF
+    assert train_recommender.main(args + worse) == 0                           # v4
+    fourth = run_of(4).data
+    assert fourth.tags["gate.champion_rescored"].startswith("no: version 3 learned from data up to 2026-10-01")
+    v4 = client.get_model_version("loyalty_recommender", "4").tags
+    assert v4["gate.compared_on"] == "recorded values" and v4["gate.promoted"] == "false"

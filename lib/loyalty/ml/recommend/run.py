@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from loyalty import lake
 from loyalty.conf import Config
 from loyalty.ml import tracking
-from loyalty.ml.recommend.als import fit, stages
-from loyalty.ml.recommend.evaluate import evaluate, figures
+from loyalty.ml.recommend.als import Fitted, fit, stages
+from loyalty.ml.recommend.evaluate import evaluate, figures, served_metrics
 from loyalty.ml.recommend.interactions import product_lines, products_at
 from loyalty.ml.recommend.serve import als_ranker, category_lists, members_at, product_lists
 from loyalty.ml.recommend.settings import CATEGORY, MEMBER, MEMBER_IDX, PRODUCT, Params, RecommenderError, from_conf
@@ -32,6 +32,7 @@ SEGMENTS_TABLE = "gold.member_segments"
 RECS_TABLE, CATEGORY_RECS_TABLE = "gold.recommendations", "gold.category_recommendations"
 INDEX_TABLE = "gold.recommender_member_index"
 INPUTS = [LINES_TABLE, PRODUCTS_TABLE, MEMBERS_TABLE, SEGMENTS_TABLE]
+DATA_END_TAG = "train.data_end"    # model-version tag: the served model learned from data before this date
 
 REC_COLUMNS = [MEMBER, "as_of", PRODUCT, "rank", "score", "source", "model_version"]
 CATEGORY_REC_COLUMNS = [MEMBER, "as_of", CATEGORY, "rank", "score", "source", "model_version"]
@@ -75,8 +76,12 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
                                                                                           split.members),
                                category_ranker=als_ranker(spark, split.stages, split.members, CATEGORY),
                                known=split.members, members=members, segments=segments)
-            members.unpersist()
             timings["eval_seconds"] = time.monotonic() - t
+            t = time.monotonic()
+            comparison, champion_metrics = champion_on_window(spark, cfg, p, plines, catalog, members, segments,
+                                                              split, cutoff, as_of, metrics)
+            timings["champion_seconds"] = time.monotonic() - t
+            members.unpersist()
             if p.refit:
                 split.unpersist()
                 final = fit(plines, as_of, p)
@@ -87,18 +92,22 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
             counts = {"interactions": final.interactions, "category_interactions": final.category_interactions,
                       "members": final.members_n, "products": final.products_n,
                       "train_interactions": split.interactions}
-            mlflow.log_metrics({**metrics, **timings, **{k: float(v) for k, v in counts.items()}})
+            mlflow.log_metrics({**metrics, **champion_metrics, **timings, **{k: float(v) for k, v in counts.items()}})
             _log_plots(metrics, p)
             t = time.monotonic()
             info = tracking.log_spark_model(final.stages.pipeline(), "model", cfg=cfg)
             timings["log_model_seconds"] = time.monotonic() - t
             gate_metric = f"served_{p.gate_metric}"
             value = metrics[gate_metric]
-            version = tracking.register(cfg, p.model_name, info.model_uri, gate_metric, value)
+            data_end = as_of if p.refit else cutoff
+            version = tracking.register(cfg, p.model_name, info.model_uri, gate_metric, value,
+                                        tags={DATA_END_TAG: data_end.isoformat()})
             index_rows = final.members.select(F.lit(version).cast("int").alias("model_version"), MEMBER, MEMBER_IDX)
             lake.overwrite(index_rows, cfg, INDEX_TABLE, partition_by=["model_version"],
                            partitions=[{"model_version": version}])
-            promotion = tracking.promote(cfg, p.model_name, version, gate_metric, value)
+            promotion = tracking.promote(cfg, p.model_name, version, gate_metric, value, comparison=comparison,
+                                         baseline=tracking.Baseline(f"served_popularity_{p.gate_metric}",
+                                                                    metrics[f"served_popularity_{p.gate_metric}"]))
             final.unpersist()
         finally:
             plines.unpersist()
@@ -106,6 +115,78 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
         mlflow.log_metrics({"log_model_seconds": timings["log_model_seconds"], "total_seconds": timings["total_seconds"]})
         run_id = run.info.run_id
     return TrainResult(as_of, cutoff, run_id, version, promotion.promoted, promotion.reason, metrics, timings, counts)
+
+
+def champion_on_window(spark: SparkSession, cfg: Config, p: Params, plines: DataFrame, catalog: DataFrame,
+                       members: DataFrame, segments: DataFrame | None, split: Fitted, cutoff: date, as_of: date,
+                       metrics: dict) -> tuple[tracking.Comparison | None, dict]:
+    """The champion served and scored on this run's test window, by the same code as the new model
+    (``served_metrics``: lists built at the cutoff with this run's settings), for the gate.
+
+    Only the part of the window the champion did not learn from counts: [max(cutoff, its data end),
+    as_of), where its data end (version tag ``train.data_end``, else its run's params) is its as_of
+    when it was refitted, its cutoff when not. When that is shorter than the window, the new model is
+    scored on the same days too. Returns (None, {}) when there is nothing to re-score: no champion, no
+    member index for it, or a champion that learned from the whole window (the gate then compares
+    recorded values). The second value holds the metrics to log (``champion_served_*``,
+    ``gate_window_served_<metric>``)."""
+    import mlflow
+
+    current = tracking.champion(cfg, p.model_name)
+    if current is None:
+        return None, {}
+    version = int(current.version)
+    data_end = _data_end(p.model_name, version)
+    start = max(cutoff, data_end) if data_end is not None else None
+    model, why = None, None
+    if start is None:
+        why = f"version {version} records no data end ({DATA_END_TAG})"
+    elif start >= as_of:
+        why = f"version {version} learned from data up to {data_end}, which covers the test window"
+    elif not lake.exists(cfg, INDEX_TABLE):
+        why = f"{INDEX_TABLE} does not exist"
+    else:
+        model, loaded = tracking.load_champion(cfg, p.model_name)
+        if loaded != version:
+            why = f"the champion alias moved from version {version} to {loaded} while loading"
+    if why is not None:
+        log.warning("promotion gate: the champion is not re-scored (%s): recorded values are compared", why)
+        mlflow.set_tag("gate.champion_rescored", f"no: {why}")
+        return None, {}
+    index = lake.read(spark, cfg, INDEX_TABLE).where(F.col("model_version") == version).select(MEMBER, MEMBER_IDX)
+    champ = served_metrics(spark, plines, catalog, members, cutoff, as_of, p, start=start, segments=segments,
+                           ranker=als_ranker(spark, stages(model), index))
+    gm = p.gate_metric
+    if start == cutoff:
+        value = metrics[f"served_{gm}"]
+    else:
+        value = served_metrics(spark, plines, catalog, members, cutoff, as_of, p, start=start, segments=segments,
+                               ranker=als_ranker(spark, split.stages, split.members))[gm]
+    on = f"test window {start}..{as_of} (lists served at {cutoff})"
+    mlflow.set_tag("gate.champion_rescored", f"yes: version {version} on {on}")
+    champ["als_share"] = champ.pop("ranker_share")
+    logged = {f"champion_served_{m}": v for m, v in champ.items() if m != "members"}
+    logged.update({"champion_version": float(version), f"gate_window_served_{gm}": value,
+                   "gate_window_members": champ["members"]})
+    log.info("champion version %d on %s: served %s %.6f (new model %.6f)", version, on, gm, champ[gm], value)
+    return tracking.Comparison(version, champ[gm], value, on), logged
+
+
+def _data_end(model_name: str, version: int) -> date | None:
+    """The date before which the served model of ``version`` learned: its tag, else (versions
+    registered before the tag existed) its training run's params (as_of when refitted, else cutoff)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    mv = client.get_model_version(model_name, str(version))
+    text = (mv.tags or {}).get(DATA_END_TAG)
+    if not text and mv.run_id:
+        params = client.get_run(mv.run_id).data.params
+        text = params.get("as_of") if params.get("refit") == "True" else params.get("cutoff")
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _log_plots(metrics: dict, p: Params) -> None:
