@@ -1,13 +1,18 @@
-"""Evaluation: agreement of a segmentation with known groups (contingency table in Spark, adjusted
-Rand index), used by the benchmark against the planted personas."""
+"""Evaluation: two segmentations of one snapshot compared by silhouette in the same feature space
+(the promotion gate), and agreement with known groups (contingency table in Spark, adjusted Rand
+index), used by the benchmark against the planted personas."""
 
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
+from pyspark.ml import PipelineModel
+from pyspark.ml.evaluation import ClusteringEvaluator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from loyalty.ml.segments.settings import FEATURES_VECTOR, SEGMENT_ID, SegmentSettings
 
 
 def contingency(df: DataFrame, a_col: str, b_col: str) -> tuple[list, list, list[list[int]]]:
@@ -45,3 +50,34 @@ def adjusted_rand_index(table: Sequence[Sequence[int]]) -> float:
     if math.isclose(maximum, expected):
         return 1.0
     return (index - expected) / (maximum - expected)
+
+
+CHAMPION_ID = "_seg_champion_id"
+
+
+def compare_silhouettes(new: PipelineModel, champion: PipelineModel, df: DataFrame, s: SegmentSettings
+                        ) -> tuple[float, float, int]:
+    """(new, champion, rows): the silhouettes of two models' segmentations of the same members
+    (``df``: one gold.member_features snapshot), both measured in the new model's standardized feature
+    space (squared Euclidean, as ``fit`` measures k), on the same rows: a sample when the snapshot
+    exceeds ``silhouette_max_rows`` (or ``silhouette_sample_fraction`` < 1). The champion scores the
+    snapshot with its own stages; only its segment ids are kept."""
+    labelled = champion.transform(df).select(*df.columns, F.col(SEGMENT_ID).cast("int").alias(CHAMPION_ID))
+    scored = new.transform(labelled).select(FEATURES_VECTOR, SEGMENT_ID, CHAMPION_ID).persist()
+    sample = None
+    try:
+        n = scored.count()
+        fraction = min(s.silhouette_sample_fraction, s.silhouette_max_rows / n if n else 1.0)
+        if fraction < 1.0:
+            sample = scored.sample(fraction=fraction, seed=s.seed).persist()
+        rows = sample.count() if sample is not None else n
+        data = sample if sample is not None else scored
+        evaluator = ClusteringEvaluator(featuresCol=FEATURES_VECTOR, metricName="silhouette",
+                                        distanceMeasure="squaredEuclidean")
+        new_value = float(evaluator.setPredictionCol(SEGMENT_ID).evaluate(data))
+        champion_value = float(evaluator.setPredictionCol(CHAMPION_ID).evaluate(data))
+    finally:
+        scored.unpersist()
+        if sample is not None:
+            sample.unpersist()
+    return new_value, champion_value, rows

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from loyalty import lake
 from loyalty.conf import Config, ConfigError
 from loyalty.ml import tracking
+from loyalty.ml.segments.evaluate import compare_silhouettes
 from loyalty.ml.segments.fit import FitResult, fit
 from loyalty.ml.segments.scoring import assign, profile
 from loyalty.ml.segments.settings import KEY, SEGMENT_ID, SEGMENT_NAME, SegmentSettings, SegmentsError, from_conf
@@ -81,7 +82,6 @@ def train(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
     and run the promotion gate on the silhouette of the chosen k."""
     import mlflow
 
-
     s = s or from_conf(cfg)
     df = read_features(spark, cfg, as_of)
     check_columns(df, s, cfg)
@@ -103,9 +103,10 @@ def train(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
         mlflow.log_dict({"curve": [asdict(r) for r in result.curve], "chosen_k": result.k}, "silhouette_curve.json")
         mlflow.log_dict({"as_of": as_of.isoformat(), "segments": result.centroids}, "segment_profile.json")
         _log_plots(result, s)
+        comparison = champion_on_snapshot(cfg, s, df, result, as_of)
         info = tracking.log_spark_model(result.model, cfg=cfg)
         promotion = tracking.register_and_promote(cfg, s.model_name, info.model_uri, s.gate_metric,
-                                                  result.silhouette, greater_is_better=True)
+                                                  result.silhouette, greater_is_better=True, comparison=comparison)
         _tag_version(s.model_name, promotion.version, result)
         run_id = run.info.run_id
     log.info("train_segments as_of %s: k=%d silhouette %.4f in %.1fs, version %d (%s)", as_of, result.k,
@@ -114,6 +115,33 @@ def train(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
             "silhouette": round(result.silhouette, 4), "version": promotion.version,
             "promoted": promotion.promoted, "run_id": run_id, "seconds": result.seconds,
             "names": result.names, "reason": promotion.reason}
+
+
+def champion_on_snapshot(cfg: Config, s: SegmentSettings, df: DataFrame, result: FitResult,
+                         as_of: date) -> tracking.Comparison | None:
+    """The champion re-scored on the snapshot the new version was trained on, for the gate: both
+    segmentations of the same members, by silhouette in the new model's feature space
+    (``evaluate.compare_silhouettes``). Logs ``champion_silhouette``, ``gate_silhouette`` (the new
+    model on the same rows) and tag ``gate.champion_rescored``. None when there is no champion, or it
+    cannot score this snapshot (the gate then compares recorded values)."""
+    import mlflow
+
+    if tracking.champion(cfg, s.model_name) is None:
+        return None
+    model, version = tracking.load_champion(cfg, s.model_name)
+    try:
+        new, champ, rows = compare_silhouettes(result.model, model, df, s)
+    except Exception as exc:   # e.g. a champion trained on features this snapshot lacks, or one cluster here
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("promotion gate: champion version %d cannot be re-scored on %s %s (%s): recorded values are "
+                    "compared", version, FEATURES_TABLE, as_of, why)
+        mlflow.set_tag("gate.champion_rescored", f"no: version {version}: {why}"[:500])
+        return None
+    on = f"{FEATURES_TABLE} as_of {as_of} ({rows} members, in the new model's feature space)"
+    mlflow.log_metrics({"champion_silhouette": champ, "gate_silhouette": new, "champion_version": float(version)})
+    mlflow.set_tag("gate.champion_rescored", f"yes: version {version} on {on}")
+    log.info("champion version %d on %s: silhouette %.4f (new model %.4f)", version, on, champ, new)
+    return tracking.Comparison(version, champ, new, on)
 
 
 def _tag_version(model_name: str, version: int, result: FitResult) -> None:
