@@ -91,6 +91,8 @@ def test_train_register_and_score_round_trip(spark, cfg, args):
     assert int(champion.version) == 1
     run = client.get_run(champion.run_id)
     assert run.data.params["as_of"] == AS_OF
+    assert run.data.params["served_model"] == champion.tags["served_model"] == "evaluated"   # refit: false
+    assert run.data.tags["served_model"].startswith("the evaluated model itself")
     assert run.data.params["data.silver.transaction_lines.version"] == "0"
     for name in ("als", "popularity"):
         for metric in ("precision", "recall", "ndcg", "map", "coverage", "diversity"):
@@ -160,7 +162,8 @@ def test_gate_rescores_the_champion_on_the_same_window(spark, cfg, args):
     # v1 served on v2's test window by the same code gives exactly v1's own evaluation
     assert second.tags["gate.champion_rescored"].startswith("yes: version 1 on test window 2026-09-17..2026-10-01")
     for metric in ("ndcg", "precision", "coverage", "novelty"):
-        assert second.metrics[f"champion_served_{metric}_at_10"] == pytest.approx(first.metrics[f"served_{metric}_at_10"])
+        assert second.metrics[f"champion_served_{metric}_at_10"] == \
+            pytest.approx(first.metrics[f"served_{metric}_at_10"])
     v2 = client.get_model_version("loyalty_recommender", "2").tags
     assert second.metrics["served_ndcg_at_10"] < first.metrics["served_ndcg_at_10"]
     assert v2["gate.promoted"] == "false" and v2["gate.compared_on"].startswith("test window 2026-09-17..2026-10-01")
@@ -171,7 +174,9 @@ def test_gate_rescores_the_champion_on_the_same_window(spark, cfg, args):
     # a refitted champion learned from the whole window: it cannot be re-scored there, recorded values decide
     assert train_recommender.main(args + ["--set", "ml.recommender.refit=true"]) == 0   # v3: same as v1, a tie
     assert str(client.get_model_version_by_alias("loyalty_recommender", "champion").version) == "3"
-    assert client.get_model_version("loyalty_recommender", "3").tags["train.data_end"] == AS_OF
+    v3 = client.get_model_version("loyalty_recommender", "3").tags
+    assert (v3["train.data_end"], v3["served_model"], run_of(3).data.params["served_model"]) == \
+        (AS_OF, "refit", "refit")
     assert train_recommender.main(args + worse) == 0                           # v4
     fourth = run_of(4).data
     assert fourth.tags["gate.champion_rescored"].startswith("no: version 3 learned from data up to 2026-10-01")

@@ -33,6 +33,13 @@ RECS_TABLE, CATEGORY_RECS_TABLE = "gold.recommendations", "gold.category_recomme
 INDEX_TABLE = "gold.recommender_member_index"
 INPUTS = [LINES_TABLE, PRODUCTS_TABLE, MEMBERS_TABLE, SEGMENTS_TABLE]
 DATA_END_TAG = "train.data_end"    # model-version tag: the served model learned from data before this date
+SERVED_MODEL = {                   # param/tag served_model: which model the registered version is
+    "evaluated": "the evaluated model itself (conf ml.recommender.refit: false): fitted on data before the cutoff; "
+                 "its served lists are the ones scored on the test window",
+    "refit": "refitted on all data before as_of with the evaluated settings (conf ml.recommender.refit: true); the "
+             "metrics are those of the same settings fitted before the cutoff, and later training runs score this "
+             "model itself when they re-score it as champion on the days after its as_of",
+}
 
 REC_COLUMNS = [MEMBER, "as_of", PRODUCT, "rank", "score", "source", "model_version"]
 CATEGORY_REC_COLUMNS = [MEMBER, "as_of", CATEGORY, "rank", "score", "source", "model_version"]
@@ -52,9 +59,10 @@ class TrainResult:
 
 
 def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
-    """Evaluate on a time split, fit the model to serve (on everything before as_of), log it all to
-    MLflow, register a version of ``ml.recommender.model_name``, write its member index and run the
-    promotion gate."""
+    """Evaluate on a time split, re-score the champion on the same window, fit the model to serve (on
+    everything before as_of with ``refit``, else the evaluated one; param ``served_model`` says which),
+    log it all to MLflow, register a version of ``ml.recommender.model_name``, write its member index
+    and run the promotion gate."""
     import mlflow
 
     p = from_conf(cfg)
@@ -64,6 +72,9 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
     with tracking.training_run(cfg, p.model_name, as_of, INPUTS) as run:
         mlflow.log_params(p.log_params())
         mlflow.log_param("cutoff", cutoff.isoformat())
+        served_model = "refit" if p.refit else "evaluated"
+        mlflow.log_param("served_model", served_model)
+        mlflow.set_tag("served_model", SERVED_MODEL[served_model])
         products = lake.read(spark, cfg, PRODUCTS_TABLE)
         plines = product_lines(lake.read(spark, cfg, LINES_TABLE), products, as_of).persist()
         try:
@@ -101,7 +112,7 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
             value = metrics[gate_metric]
             data_end = as_of if p.refit else cutoff
             version = tracking.register(cfg, p.model_name, info.model_uri, gate_metric, value,
-                                        tags={DATA_END_TAG: data_end.isoformat()})
+                                        tags={DATA_END_TAG: data_end.isoformat(), "served_model": served_model})
             index_rows = final.members.select(F.lit(version).cast("int").alias("model_version"), MEMBER, MEMBER_IDX)
             lake.overwrite(index_rows, cfg, INDEX_TABLE, partition_by=["model_version"],
                            partitions=[{"model_version": version}])
