@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from pyspark.sql import functions as F  # noqa: E402
 
 from loyalty import conf, lake  # noqa: E402
-from loyalty.ml import segments as S  # noqa: E402
+from loyalty.ml.segments import evaluate, fit, run, settings  # noqa: E402
 from loyalty.spark import build_session  # noqa: E402
 
 
@@ -51,11 +51,11 @@ def print_table(rows, cols, table, title):
 
 
 def snapshot_ari(spark, cfg, truth, as_of: date):
-    seg = lake.read(spark, cfg, S.SEGMENTS_TABLE).where(F.col("as_of") == F.lit(as_of.isoformat()).cast("date"))
+    seg = lake.read(spark, cfg, run.SEGMENTS_TABLE).where(F.col("as_of") == F.lit(as_of.isoformat()).cast("date"))
     versions = sorted(r[0] for r in seg.select("model_version").distinct().collect())
     joined = seg.join(truth, "member_id", "inner")
-    rows, cols, table = S.contingency(joined, "segment_name", "persona")
-    ari = S.adjusted_rand_index(table)
+    rows, cols, table = evaluate.contingency(joined, "segment_name", "persona")
+    ari = evaluate.adjusted_rand_index(table)
     scored = seg.count()
     matched = sum(map(sum, table))
     print_table(rows, cols, table, f"as_of {as_of}: model version(s) {versions}, {scored:,} members scored, "
@@ -64,17 +64,17 @@ def snapshot_ari(spark, cfg, truth, as_of: date):
 
 
 def sweep(spark, cfg, ks, truth):
-    s = S.settings(cfg)
-    as_of = S.available_as_of(spark, cfg, S.FEATURES_TABLE)[-1]
-    df = S.read_features(spark, cfg, as_of).join(truth, "member_id", "left").cache()
+    s = settings.from_conf(cfg)
+    as_of = run.available_as_of(spark, cfg, run.FEATURES_TABLE)[-1]
+    df = run.read_features(spark, cfg, as_of).join(truth, "member_id", "left").cache()
     print(f"\nsweep on gold.member_features as_of {as_of} ({df.count():,} members)")
     for k in ks:
         t0 = time.time()
-        s_k = S.SegmentSettings(**{**s.__dict__, "k_min": k, "k_max": k})
-        result = S.fit(df, s_k)
+        s_k = settings.SegmentSettings(**{**s.__dict__, "k_min": k, "k_max": k})
+        result = fit.fit(df, s_k)
         scored = result.model.transform(df).where(F.col("persona").isNotNull())
-        _, _, table = S.contingency(scored, S.SEGMENT_ID, "persona")
-        print(f"  k={k:2d}  silhouette {result.silhouette:.4f}  ARI {S.adjusted_rand_index(table):.4f}  "
+        _, _, table = evaluate.contingency(scored, settings.SEGMENT_ID, "persona")
+        print(f"  k={k:2d}  silhouette {result.silhouette:.4f}  ARI {evaluate.adjusted_rand_index(table):.4f}  "
               f"({time.time() - t0:.1f}s)  {sorted(result.names.values())}")
     df.unpersist()
 
@@ -92,16 +92,16 @@ def main(argv=None) -> int:
     try:
         truth = truth_personas(spark, cfg).cache()
         results = {}
-        if lake.exists(cfg, S.SEGMENTS_TABLE):
-            present = S.available_as_of(spark, cfg, S.SEGMENTS_TABLE)
+        if lake.exists(cfg, run.SEGMENTS_TABLE):
+            present = run.available_as_of(spark, cfg, run.SEGMENTS_TABLE)
             wanted = [date.fromisoformat(v.strip()) for v in args.as_of.split(",") if v.strip()] or present
             for as_of in wanted:
                 if as_of not in present:
-                    print(f"as_of {as_of}: not in {S.SEGMENTS_TABLE} (present: {present})")
+                    print(f"as_of {as_of}: not in {run.SEGMENTS_TABLE} (present: {present})")
                     continue
                 results[as_of] = snapshot_ari(spark, cfg, truth, as_of)
         else:
-            print(f"{S.SEGMENTS_TABLE} does not exist yet (run train_segments and score_segments)")
+            print(f"{run.SEGMENTS_TABLE} does not exist yet (run train_segments and score_segments)")
         if results and not args.no_log:
             log_to_mlflow(cfg, results)
         if args.sweep:
@@ -118,7 +118,7 @@ def log_to_mlflow(cfg, results):
 
     tracking.configure(cfg)
     client = MlflowClient()
-    name = S.settings(cfg).model_name
+    name = settings.from_conf(cfg).model_name
     by_version: dict[int, dict] = {}
     for as_of, (ari, versions, table) in results.items():
         if len(versions) != 1:

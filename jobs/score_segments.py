@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from loyalty import cli
-from loyalty.ml import segments
+from loyalty.ml.segments import run, settings
 from loyalty.spark import spark_session
 
 
@@ -20,24 +20,24 @@ def parse_args():
 
 def main(argv=None) -> int:
     def body(args, cfg) -> int:
-        s = segments.settings(cfg)
+        s = settings.from_conf(cfg)
         report = cli.Report("score_segments")
         with spark_session("score_segments", cfg) as spark:
             if args.all:
-                dates = segments.available_as_of(spark, cfg)
+                dates = run.available_as_of(spark, cfg)
                 if not dates:
-                    raise segments.SegmentsError("gold.member_features has no snapshot: run build_gold first")
+                    raise settings.SegmentsError("gold.member_features has no snapshot: run build_gold first")
             else:
                 values = [v.strip() for v in args.as_of.split(",") if v.strip()] or [""]
-                dates = sorted({segments.resolve_as_of(spark, cfg, v) for v in values})
+                dates = sorted({run.resolve_as_of(spark, cfg, v) for v in values})
             for as_of in dates:
-                for r in segments.score(spark, cfg, as_of, s):
+                for r in run.score(spark, cfg, as_of, s):
                     report.add(**r)
         report.log_summary()
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
     return cli.run_main("score_segments", argv, parse_args(), body,
-                        expected=(LookupError, segments.SegmentsError))
+                        expected=(LookupError, settings.SegmentsError))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from loyalty import cli
-from loyalty.ml import segments
+from loyalty.ml.segments import run, settings
 from loyalty.spark import spark_session
 
 
@@ -18,12 +18,12 @@ def parse_args():
 
 def main(argv=None) -> int:
     def body(args, cfg) -> int:
-        s = segments.settings(cfg)
+        s = settings.from_conf(cfg)
         report = cli.Report("train_segments")
         with spark_session("train_segments", cfg) as spark:
-            as_of = segments.resolve_as_of(spark, cfg, args.as_of)
-            cli.log.info("train_segments on %s as_of %s, k in %d..%d", segments.FEATURES_TABLE, as_of, s.k_min, s.k_max)
-            r = segments.train(spark, cfg, as_of, s)
+            as_of = run.resolve_as_of(spark, cfg, args.as_of)
+            cli.log.info("train_segments on %s as_of %s, k in %d..%d", run.FEATURES_TABLE, as_of, s.k_min, s.k_max)
+            r = run.train(spark, cfg, as_of, s)
         report.add(model=r["model"], as_of=r["as_of"], members=r["members"], k=r["k"],
                    silhouette=f"{r['silhouette']:.4f}", version=r["version"], promoted=r["promoted"],
                    seconds=r["seconds"])
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
         return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 
     return cli.run_main("train_segments", argv, parse_args(), body,
-                        expected=(segments.SegmentsError,))
+                        expected=(settings.SegmentsError,))
 
 
 if __name__ == "__main__":

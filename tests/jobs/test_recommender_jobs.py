@@ -37,8 +37,13 @@ def routine_product(i):
 
 
 def write_silver(spark, cfg):
+    change = datetime(2026, 10, 20)     # after AS_OF: P01 moves to category C9, P02 gets a new upc
     products = [(pid(i), f"U{i:02d}", f"product {i}", "brand", False, "DEPT", CATEGORY[i], "SUB",
-                 Decimal("2.50"), datetime(2025, 1, 1), None, True) for i in CATEGORY]
+                 Decimal("2.50"), datetime(2025, 1, 1), change if i in (1, 2) else None, i not in (1, 2))
+                for i in CATEGORY]
+    products += [(pid(1), "U01", "product 1", "brand", False, "DEPT", "C9", "SUB", Decimal("2.50"), change, None, True),
+                 (pid(2), "U02N", "product 2", "brand", False, "DEPT", CATEGORY[2], "SUB", Decimal("2.50"), change,
+                  None, True)]
     lake.overwrite(spark.createDataFrame(products, "product_id string, upc string, name string, brand string, "
                    "is_private_label boolean, department string, category string, subcategory string, "
                    "regular_price decimal(12,2), valid_from timestamp, valid_to timestamp, is_current boolean"),
@@ -86,14 +91,24 @@ def test_train_register_and_score_round_trip(spark, cfg, args):
     assert int(champion.version) == 1
     run = client.get_run(champion.run_id)
     assert run.data.params["as_of"] == AS_OF
+    assert run.data.params["served_model"] == champion.tags["served_model"] == "evaluated"   # refit: false
+    assert run.data.tags["served_model"].startswith("the evaluated model itself")
     assert run.data.params["data.silver.transaction_lines.version"] == "0"
     for name in ("als", "popularity"):
         for metric in ("precision", "recall", "ndcg", "map", "coverage", "diversity"):
             assert 0.0 <= run.data.metrics[f"{name}_{metric}_at_10"] <= 1.0
     assert run.data.metrics["interactions"] > 0 and run.data.metrics["fit_seconds"] > 0
-    assert float(champion.tags["gate.value"]) == pytest.approx(run.data.metrics["als_ndcg_at_10"])
+    assert run.data.metrics["products"] == 12       # P02's lines (upc U02 until after AS_OF) are P02's
+    # the gate judges what members are served: routine products left out, cold members on fallbacks
+    for name in ("served", "served_popularity"):
+        for metric in ("precision", "recall", "ndcg", "map", "coverage", "diversity", "novelty"):
+            assert 0.0 <= run.data.metrics[f"{name}_{metric}_at_10"] <= 1.0
+    assert run.data.metrics["served_members"] == len(HISTORY)     # served at the cutoff and bought after it
+    assert champion.tags["gate.metric"] == "served_ndcg_at_10"
+    assert float(champion.tags["gate.value"]) == pytest.approx(run.data.metrics["served_ndcg_at_10"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert artifacts == {"plots/als_vs_popularity.png", "plots/category_als_vs_popularity.png"}
+    assert artifacts == {"plots/served_vs_popularity.png", "plots/als_vs_popularity.png",
+                         "plots/category_als_vs_popularity.png"}
     index = lake.read(spark, cfg, "gold.recommender_member_index")
     assert index.where("model_version = 1").count() == len(HISTORY)
 
@@ -121,6 +136,7 @@ def test_train_register_and_score_round_trip(spark, cfg, args):
 
     cats = lake.read(spark, cfg, "gold.category_recommendations").where(F.col("as_of") == AS_OF)
     assert cats.count() == 19 * 3                         # 3 categories < category_top_n (5)
+    assert {r[0] for r in cats.select("category").distinct().collect()} == {"C1", "C2", "C3"}   # not C9: after AS_OF
     assert {r[0] for r in cats.select("source").distinct().collect()} == {"als", "segment_popularity", "popularity"}
     assert {r[0] for r in cats.select("model_version").distinct().collect()} == {1}
 
@@ -130,3 +146,39 @@ def test_training_without_data_before_as_of_fails_cleanly(spark, cfg, args):
     assert train_recommender.main(args[:-1] + ["2026-01-01"]) == 1
     run = mlflow.search_runs(experiment_names=["loyalty/loyalty_recommender"], output_format="list")
     assert [r.info.status for r in run] == ["FAILED"]
+
+
+def test_gate_rescores_the_champion_on_the_same_window(spark, cfg, args):
+    worse = ["--set", "ml.recommender.rank=1", "--set", "ml.recommender.max_iter=1",
+             "--set", "ml.recommender.reg_param=100"]
+
+    def run_of(version):
+        return client.get_run(client.get_model_version("loyalty_recommender", str(version)).run_id)
+
+    assert train_recommender.main(args) == 0                                   # v1 (refit: false in test conf)
+    client = MlflowClient()                                                    # on this test's store
+    assert train_recommender.main(args + worse) == 0                           # v2: a much weaker model
+    first, second = run_of(1).data, run_of(2).data
+    # v1 served on v2's test window by the same code gives exactly v1's own evaluation
+    assert second.tags["gate.champion_rescored"].startswith("yes: version 1 on test window 2026-09-17..2026-10-01")
+    for metric in ("ndcg", "precision", "coverage", "novelty"):
+        assert second.metrics[f"champion_served_{metric}_at_10"] == \
+            pytest.approx(first.metrics[f"served_{metric}_at_10"])
+    v2 = client.get_model_version("loyalty_recommender", "2").tags
+    assert second.metrics["served_ndcg_at_10"] < first.metrics["served_ndcg_at_10"]
+    assert v2["gate.promoted"] == "false" and v2["gate.compared_on"].startswith("test window 2026-09-17..2026-10-01")
+    assert float(v2["gate.champion_value"]) == pytest.approx(first.metrics["served_ndcg_at_10"])
+    assert float(v2["gate.baseline_value"]) == pytest.approx(second.metrics["served_popularity_ndcg_at_10"])
+    assert v2["train.data_end"] == "2026-09-17"                                 # not refitted: the cutoff
+
+    # a refitted champion learned from the whole window: it cannot be re-scored there, recorded values decide
+    assert train_recommender.main(args + ["--set", "ml.recommender.refit=true"]) == 0   # v3: same as v1, a tie
+    assert str(client.get_model_version_by_alias("loyalty_recommender", "champion").version) == "3"
+    v3 = client.get_model_version("loyalty_recommender", "3").tags
+    assert (v3["train.data_end"], v3["served_model"], run_of(3).data.params["served_model"]) == \
+        (AS_OF, "refit", "refit")
+    assert train_recommender.main(args + worse) == 0                           # v4
+    fourth = run_of(4).data
+    assert fourth.tags["gate.champion_rescored"].startswith("no: version 3 learned from data up to 2026-10-01")
+    v4 = client.get_model_version("loyalty_recommender", "4").tags
+    assert v4["gate.compared_on"] == "recorded values" and v4["gate.promoted"] == "false"

@@ -3,12 +3,13 @@ with two snapshots in a temporary lake and a temporary MLflow store."""
 
 from datetime import date
 
+import pytest
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
 from jobs import score_segments, train_segments
 from loyalty import lake
-from loyalty.ml import segments
+from loyalty.ml.segments import run as segments
 
 OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
 VIP, LAPSED = "VIP champions", "Lapsed"
@@ -44,12 +45,17 @@ def write_features(spark, cfg):
     # M060-M064 join as VIPs.
     oct_rows = [member(i, OCT, "vip" if i < 30 else "lapsed") for i in range(60)]
     nov_rows = [member(i, NOV, "vip" if i < 25 or i >= 60 else "lapsed") for i in [*range(55), *range(60, 65)]]
-    types = {"member_id": "string", "as_of": "date", "recency_days": "int", "tenure_days": "int"}
-    schema = ", ".join(f"{c} {types.get(c, 'long' if isinstance(oct_rows[1][i], int) else 'double')}"
-                       for i, c in enumerate(COLUMNS))
     for as_of, rows in ((OCT, oct_rows), (NOV, nov_rows)):
-        lake.overwrite(spark.createDataFrame(rows, schema), cfg, segments.FEATURES_TABLE, partition_by=["as_of"],
-                       partitions=[{"as_of": as_of.isoformat()}])
+        write_snapshot(spark, cfg, as_of, rows)
+
+
+def write_snapshot(spark, cfg, as_of, rows):
+    types = {"member_id": "string", "as_of": "date", "recency_days": "int", "tenure_days": "int"}
+    example = member(1, as_of, "vip")
+    schema = ", ".join(f"{c} {types.get(c, 'long' if isinstance(example[i], int) else 'double')}"
+                       for i, c in enumerate(COLUMNS))
+    lake.overwrite(spark.createDataFrame(rows, schema), cfg, segments.FEATURES_TABLE, partition_by=["as_of"],
+                   partitions=[{"as_of": as_of.isoformat()}])
 
 
 def test_train_register_gate_score_round_trip(spark, cfg, tmp_path):
@@ -114,3 +120,46 @@ def test_scoring_without_a_champion_fails_cleanly(spark, cfg, tmp_path):
     write_features(spark, cfg)
     assert score_segments.main(["--env", "test", "--set", f"data_root={tmp_path}/data"]) == 1
     assert not lake.exists(cfg, segments.SEGMENTS_TABLE)
+
+
+def noisy(i: int, as_of: date, kind: str) -> tuple:
+    """``member`` with every count and amount scaled by a factor in 0.1..1.9: the same two groups, spread."""
+    f = 1 + 0.9 * (((i * 37) % 11) - 5) / 5
+    row = member(i, as_of, kind)
+    return (*row[:2], *[v if v is None or c == "tenure_days" else type(v)(v * f) for c, v in zip(COLUMNS[2:], row[2:])])
+
+
+def test_gate_rescores_the_champion_on_the_new_snapshot(spark, cfg, tmp_path):
+    write_features(spark, cfg)
+    sep = date(2026, 9, 1)
+    write_snapshot(spark, cfg, sep, [noisy(i, sep, "vip" if i < 30 else "lapsed") for i in range(60)])
+    args = ["--env", "test", "--set", f"data_root={tmp_path}/data"]
+
+    # v1 on the spread-out September snapshot: VIP vs lapsed, a modest silhouette
+    assert train_segments.main(args + ["--as-of", sep.isoformat()]) == 0
+    client = MlflowClient()                                                    # on this test's store
+    v1 = client.get_model_version("loyalty_segments", "1")
+    # v2 on the tight October snapshot with k forced to 3: its silhouette beats v1's recorded one,
+    # but v1's two segments of the same October members are better still
+    assert train_segments.main(args + ["--as-of", OCT.isoformat(), "--set", "ml.segments.k_min=3",
+                                       "--set", "ml.segments.k_max=3"]) == 0
+    v2 = client.get_model_version("loyalty_segments", "2")
+    assert float(v2.tags["gate.value"]) > float(v1.tags["gate.value"])        # recorded values would promote v2
+    assert v2.tags["gate.promoted"] == "false"
+    assert v2.tags["gate.compared_on"].startswith(f"gold.member_features as_of {OCT} (60 members")
+    assert str(client.get_model_version_by_alias("loyalty_segments", "champion").version) == "1"
+
+    # the champion's number is the silhouette of VIP vs lapsed in v2's standardized space, computed
+    # here with scikit-learn (squared Euclidean, as Spark's ClusteringEvaluator)
+    from mlflow import spark as mlflow_spark
+    from sklearn.metrics import silhouette_score
+    model = mlflow_spark.load_model("models:/loyalty_segments/2")
+    scaled = model.transform(segments.read_features(spark, cfg, OCT)).select("member_id", "_seg_features").collect()
+    vectors = [r["_seg_features"].toArray() for r in scaled]
+    truth = [0 if int(r["member_id"][1:]) < 30 else 1 for r in scaled]
+    expected = silhouette_score(vectors, truth, metric="sqeuclidean")
+    assert float(v2.tags["gate.champion_value"]) == pytest.approx(expected, rel=1e-6)
+    assert float(v2.tags["gate.value_on_comparison"]) == pytest.approx(float(v2.tags["gate.value"]), rel=1e-9)
+    run = client.get_run(v2.run_id).data
+    assert run.tags["gate.champion_rescored"].startswith(f"yes: version 1 on gold.member_features as_of {OCT}")
+    assert run.metrics["champion_silhouette"] == pytest.approx(expected, rel=1e-6)

@@ -85,3 +85,12 @@ def test_coverage_and_diversity(spark, recs, truth):
 def test_k_must_be_positive(recs, truth):
     with pytest.raises(ValueError, match="k must be"):
         M.per_member(recs, truth, 0)
+
+
+def test_novelty_is_the_share_of_top_k_items_never_bought_before(spark, recs, truth):
+    history = spark.createDataFrame([("A", "p1"), ("A", "p3"), ("A", "p4"), ("B", "p9"), ("D", "p7")],
+                                    "member_id string, product_id string")
+    # all members, top 3: A p1 p2 p3 -> p2 new: 1/3; B p5 p6 -> 2/2; D p7 -> 0/1
+    assert M.novelty(recs, history, 3) == pytest.approx((1 / 3 + 1 + 0) / 3)
+    got = M.evaluate(recs, truth, 3, catalog_size=10, item_categories=None, history=history)
+    assert got["novelty_at_3"] == pytest.approx((1 / 3 + 1) / 2)     # evaluated members A, B only

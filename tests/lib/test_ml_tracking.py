@@ -97,3 +97,53 @@ def test_load_champion_by_alias(spark, cfg, logged):
     assert version == 1
     out = model.transform(spark.createDataFrame([("b",)], "item string")).first()
     assert out["idx"] == 0.0
+
+
+def test_gate_compares_with_the_champion_rescored_on_the_same_data(cfg, logged):
+    client = MlflowClient()
+    tracking.register_and_promote(cfg, "tiny", logged, "served_ndcg_at_10", 0.10)      # v1, recorded on its window
+    # v2 scores 0.15 on its window: better than v1's recorded 0.10, but v1 re-scored there scores 0.20
+    worse = tracking.register_and_promote(
+        cfg, "tiny", logged, "served_ndcg_at_10", 0.15,
+        comparison=tracking.Comparison(champion_version=1, champion_value=0.20, value=0.15, on="test window W"))
+    assert (worse.promoted, worse.champion_before, worse.champion_metric, worse.compared_on) == (False, 1, 0.20,
+                                                                                                  "test window W")
+    assert worse.reason == ("served_ndcg_at_10 0.150000 vs champion version 1's 0.200000 on test window W is "
+                            "worse: champion stays at version 1")
+    assert int(client.get_model_version_by_alias("tiny", "champion").version) == 1
+    tags = client.get_model_version("tiny", "2").tags
+    assert (tags["gate.promoted"], tags["gate.champion_version"], float(tags["gate.champion_value"]),
+            tags["gate.compared_on"]) == ("false", "1", 0.20, "test window W")
+    # v3 is compared on the part of its window the champion did not learn from: 0.13 there vs 0.12
+    better = tracking.register_and_promote(
+        cfg, "tiny", logged, "served_ndcg_at_10", 0.09,
+        comparison=tracking.Comparison(champion_version=1, champion_value=0.12, value=0.13, on="days W2"))
+    assert better.promoted and int(client.get_model_version_by_alias("tiny", "champion").version) == 3
+    assert float(client.get_model_version("tiny", "3").tags["gate.value_on_comparison"]) == 0.13
+    # a comparison with a version that is no longer the champion decides nothing
+    stale = tracking.register_and_promote(
+        cfg, "tiny", logged, "served_ndcg_at_10", 0.5,
+        comparison=tracking.Comparison(champion_version=1, champion_value=0.1, value=0.5, on="W"))
+    assert not stale.promoted and "moved to version 3" in stale.reason
+
+
+def test_a_version_worse_than_the_baseline_is_never_promoted(cfg, logged):
+    client = MlflowClient()
+    popularity = tracking.Baseline("served_popularity_ndcg_at_10", 0.07)
+    with tracking.training_run(cfg, "tiny", "2026-10-01", []) as run:
+        first = tracking.register_and_promote(cfg, "tiny", logged, "served_ndcg_at_10", 0.05, baseline=popularity)
+    assert not first.promoted and tracking.champion(cfg, "tiny") is None          # not even the first version
+    assert first.reason == ("served_ndcg_at_10 0.050000 is worse than the baseline served_popularity_ndcg_at_10 "
+                            "0.070000: not promoted, no champion")
+    got = client.get_run(run.info.run_id).data
+    assert got.tags["promotion.promoted"] == "False" and got.tags["promotion.baseline_value"] == "0.07"
+    assert (got.metrics["gate.served_ndcg_at_10"], got.metrics["gate.baseline.served_popularity_ndcg_at_10"]) == \
+        (0.05, 0.07)
+    assert tracking.register_and_promote(cfg, "tiny", logged, "served_ndcg_at_10", 0.08, baseline=popularity).promoted
+    # better than the champion on the same window, but below the baseline there: refused
+    refused = tracking.register_and_promote(
+        cfg, "tiny", logged, "served_ndcg_at_10", 0.5, baseline=tracking.Baseline("served_popularity_ndcg_at_10", 0.6),
+        comparison=tracking.Comparison(champion_version=2, champion_value=0.4, value=0.5, on="W"))
+    assert not refused.promoted and "worse than the baseline" in refused.reason
+    assert int(client.get_model_version_by_alias("tiny", "champion").version) == 2
+    assert client.get_model_version("tiny", "3").tags["gate.baseline_value"] == "0.6"

@@ -1,2 +1,2 @@
-"""Machine learning on the lake: MLflow tracking and registry (``tracking``), ranking metrics
-(``metrics``) and the ALS recommender (``recommend``). See docs/models.md."""
+"""Machine learning on the lake: MLflow tracking, registry and the promotion gate (``tracking``),
+ranking metrics (``metrics``), and one package per model (``segments``, ``recommend``). See docs/models.md."""

@@ -15,6 +15,8 @@ Definitions (binary relevance, R = the member's relevant items, hit(r) = item at
 - catalog coverage    = distinct items recommended (top k, any member) / catalog size
 - intra-list diversity = mean over members with >= 2 items in their top k of the share of item
   pairs whose categories differ: (n^2 - sum_c n_c^2) / (n (n - 1)).
+- novelty = mean over members with recommendations of the share of their top-k items they never
+  bought before the list was made (``history``: what each member bought before).
 """
 
 from __future__ import annotations
@@ -93,11 +95,24 @@ def intra_list_diversity(recs: DataFrame, item_categories: DataFrame, k: int, *,
     return float(value) if value is not None else 0.0
 
 
+def novelty(recs: DataFrame, history: DataFrame, k: int, *, user_col: str = "member_id",
+            item_col: str = "product_id", rank_col: str = "rank") -> float:
+    """Mean over members with recommendations of the share of their top-k items that are not in
+    ``history`` (user_col, item_col: what each member bought before). 0.0 when nobody has any."""
+    bought = history.select(user_col, item_col).dropDuplicates().withColumn("_bought", F.lit(1.0))
+    per_user = (recs.where(F.col(rank_col) <= k).select(user_col, item_col)
+                .join(bought, [user_col, item_col], "left")
+                .groupBy(user_col).agg(F.avg(1.0 - F.coalesce(F.col("_bought"), F.lit(0.0))).alias("_new")))
+    value = per_user.agg(F.avg("_new")).first()[0]
+    return float(value) if value is not None else 0.0
+
+
 def evaluate(recs: DataFrame, truth: DataFrame, k: int, *, catalog_size: int, item_categories: DataFrame | None,
-             user_col: str = "member_id", item_col: str = "product_id", rank_col: str = "rank",
-             category_col: str = "category") -> dict[str, float]:
-    """All metrics at k: ranking metrics over ``truth``'s members, catalog coverage and intra-list
-    diversity over the recommendations given to those members."""
+             history: DataFrame | None = None, user_col: str = "member_id", item_col: str = "product_id",
+             rank_col: str = "rank", category_col: str = "category") -> dict[str, float]:
+    """All metrics at k: ranking metrics over ``truth``'s members, catalog coverage, intra-list
+    diversity (with ``item_categories``) and novelty (with ``history``) over the recommendations
+    given to those members."""
     out = ranking_metrics(recs, truth, k, user_col=user_col, item_col=item_col, rank_col=rank_col)
     evaluated = recs.join(truth.select(user_col).distinct(), user_col, "left_semi")
     out[f"coverage_at_{k}"] = catalog_coverage(evaluated, catalog_size, k, item_col=item_col, rank_col=rank_col)
@@ -105,4 +120,7 @@ def evaluate(recs: DataFrame, truth: DataFrame, k: int, *, catalog_size: int, it
         out[f"diversity_at_{k}"] = intra_list_diversity(evaluated, item_categories, k, user_col=user_col,
                                                         item_col=item_col, rank_col=rank_col,
                                                         category_col=category_col)
+    if history is not None:
+        out[f"novelty_at_{k}"] = novelty(evaluated, history, k, user_col=user_col, item_col=item_col,
+                                         rank_col=rank_col)
     return out

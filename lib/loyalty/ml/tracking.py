@@ -35,13 +35,36 @@ _configured: Config | None = None      # the conf of the last configure(): log_s
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """The champion and a new version measured on the same data by the same code (the champion
+    re-scored on the new version's evaluation window or snapshot). ``value`` is the new version's
+    number on that data, which may differ from the value it is registered with (e.g. on the part of
+    a test window the champion did not learn from)."""
+    champion_version: int
+    champion_value: float
+    value: float
+    on: str                                   # what both were measured on, for the reason and the tags
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a practitioner would use instead of the model (e.g. popularity), measured the same way:
+    a version worse than it is never promoted."""
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
 class Promotion:
     """What the promotion gate decided for a newly registered model version."""
     version: int
     promoted: bool
     reason: str
     champion_before: int | None
-    champion_metric: float | None
+    champion_metric: float | None             # the champion's value the decision used
+    compared_on: str | None = None            # Comparison.on, "recorded values" or None (nothing compared)
+    baseline_metric: str | None = None
+    baseline_value: float | None = None
 
 
 def configure(cfg: Config) -> str:
@@ -148,13 +171,16 @@ def _pip_requirements(cfg: Config | None) -> list[str]:
     return reqs
 
 
-def register(cfg: Config, model_name: str, model_uri: str, metric: str, value: float) -> int:
+def register(cfg: Config, model_name: str, model_uri: str, metric: str, value: float,
+             tags: dict[str, str] | None = None) -> int:
     """Register ``model_uri`` as a new version of ``model_name`` (created on first use), tagged with
-    the gate metric and its value so later versions can be compared with it. Returns the version."""
+    the gate metric and its value so later versions can be compared with it, plus ``tags``. Returns
+    the version."""
     import mlflow
 
     configure(cfg)
-    mv = mlflow.register_model(model_uri, model_name, tags={GATE_METRIC_TAG: metric, GATE_VALUE_TAG: repr(float(value))})
+    mv = mlflow.register_model(model_uri, model_name, tags={**(tags or {}), GATE_METRIC_TAG: metric,
+                                                            GATE_VALUE_TAG: repr(float(value))})
     version = int(mv.version)
     log.info("registered %s version %d (%s=%.6f)", model_name, version, metric, value)
     return version
@@ -175,10 +201,17 @@ def champion(cfg: Config, model_name: str):
 
 
 def promote(cfg: Config, model_name: str, version: int, metric: str, value: float,
-            greater_is_better: bool = True) -> Promotion:
-    """The promotion gate: move the champion alias to ``version`` only when its ``metric`` is at least
-    as good as the current champion's (or there is no champion). The decision is logged, set as tags
-    on the model version and, when a run is active, as tags and params of that run."""
+            greater_is_better: bool = True, *, comparison: Comparison | None = None,
+            baseline: Baseline | None = None) -> Promotion:
+    """The promotion gate: move the champion alias to ``version`` only when
+
+    - its ``value`` is not worse than the ``baseline``'s (when given; also for the first version), and
+    - there is no champion, or the version is at least as good as the champion: on the same data when
+      a ``comparison`` is given (the champion re-scored where the new version was evaluated), else
+      against the value recorded on the champion at its registration (each on its own data).
+
+    The decision and the numbers it used are logged, set as tags on the model version (``gate.*``) and,
+    when a run is active, as tags (``promotion.*``), params and metrics of that run."""
     import math
 
     from mlflow.tracking import MlflowClient
@@ -188,44 +221,71 @@ def promote(cfg: Config, model_name: str, version: int, metric: str, value: floa
     alias = _alias(cfg)
     current = champion(cfg, model_name)
     before = int(current.version) if current is not None else None
-    before_metric = None
+    recorded = None
     if current is not None:
         tags = current.tags or {}
         if tags.get(GATE_METRIC_TAG) == metric and tags.get(GATE_VALUE_TAG) is not None:
-            before_metric = float(tags[GATE_VALUE_TAG])
+            recorded = float(tags[GATE_VALUE_TAG])
     value = float(value)
     better = (lambda new, old: new >= old) if greater_is_better else (lambda new, old: new <= old)
     word = ">=" if greater_is_better else "<="
-    if math.isnan(value):
-        promoted, reason = False, f"{metric} is NaN: not promoted"
+    stays = f"{alias} stays at version {before}" if before is not None else f"no {alias}"
+    # what the champion is compared on: the same data (comparison), else the recorded values
+    champion_value, compared_on, new_value = None, None, value
+    if current is not None and before != version:
+        if comparison is not None and comparison.champion_version == before:
+            champion_value, compared_on = float(comparison.champion_value), comparison.on
+            new_value = float(comparison.value)
+        elif comparison is None and recorded is not None:
+            champion_value, compared_on = recorded, "recorded values"
+    if math.isnan(value) or math.isnan(new_value):
+        promoted, reason = False, f"{metric} is NaN: not promoted, {stays}"
+    elif baseline is not None and not better(value, baseline.value):
+        promoted, reason = False, (f"{metric} {value:.6f} is worse than the baseline {baseline.metric} "
+                                   f"{baseline.value:.6f}: not promoted, {stays}")
     elif current is None:
         promoted, reason = True, f"no {alias} yet: version {version} becomes {alias} ({metric}={value:.6f})"
     elif before == version:
         promoted, reason = True, f"version {version} is already {alias}"
-    elif before_metric is None:
+    elif comparison is not None and compared_on is None:
+        promoted, reason = False, (f"{alias} moved to version {before} after version {comparison.champion_version} "
+                                   f"was re-scored: not promoted; train again to compare with version {before}")
+    elif compared_on is None:
         promoted, reason = True, (f"{alias} version {before} has no recorded {metric}: version {version} "
                                   f"becomes {alias} ({metric}={value:.6f})")
-    elif better(value, before_metric):
-        promoted, reason = True, (f"{metric} {value:.6f} {word} {alias} version {before}'s {before_metric:.6f}: "
-                                  f"version {version} becomes {alias}")
     else:
-        promoted, reason = False, (f"{metric} {value:.6f} is worse than {alias} version {before}'s "
-                                   f"{before_metric:.6f}: {alias} stays at version {before}")
+        on = ("recorded (each on its own evaluation data)" if comparison is None else f"on {compared_on}")
+        both = f"{metric} {new_value:.6f} vs {alias} version {before}'s {champion_value:.6f} {on}"
+        if better(new_value, champion_value):
+            promoted, reason = True, f"{both} ({word}): version {version} becomes {alias}"
+        else:
+            promoted, reason = False, f"{both} is worse: {stays}"
     if promoted:
         client.set_registered_model_alias(model_name, alias, str(version))
-    decision = Promotion(version, promoted, reason, before, before_metric)
-    client.set_model_version_tag(model_name, str(version), "gate.promoted", str(promoted).lower())
-    client.set_model_version_tag(model_name, str(version), "gate.reason", reason)
+    decision = Promotion(version, promoted, reason, before, champion_value, compared_on,
+                         baseline.metric if baseline else None, float(baseline.value) if baseline else None)
+    tags = {"gate.promoted": str(promoted).lower(), "gate.reason": reason}
+    if compared_on is not None:
+        tags.update({"gate.compared_on": compared_on, "gate.champion_version": str(before),
+                     "gate.champion_value": repr(champion_value)})
+    if comparison is not None and compared_on == comparison.on:
+        tags["gate.value_on_comparison"] = repr(new_value)
+    if baseline is not None:
+        tags.update({"gate.baseline_metric": baseline.metric, "gate.baseline_value": repr(float(baseline.value))})
+    for key, text in tags.items():
+        client.set_model_version_tag(model_name, str(version), key, text)
     _log_to_active_run(decision, metric, value)
     (log.info if promoted else log.warning)("promotion gate for %s: %s", model_name, reason)
     return decision
 
 
 def register_and_promote(cfg: Config, model_name: str, model_uri: str, metric: str, value: float,
-                         greater_is_better: bool = True) -> Promotion:
+                         greater_is_better: bool = True, *, comparison: Comparison | None = None,
+                         baseline: Baseline | None = None) -> Promotion:
     """Register a new version and run the promotion gate on it (see ``register`` and ``promote``)."""
     version = register(cfg, model_name, model_uri, metric, value)
-    return promote(cfg, model_name, version, metric, value, greater_is_better)
+    return promote(cfg, model_name, version, metric, value, greater_is_better, comparison=comparison,
+                   baseline=baseline)
 
 
 def load_champion(cfg: Config, model_name: str):
@@ -259,4 +319,9 @@ def _log_to_active_run(decision: Promotion, metric: str, value: float) -> None:
     fields = asdict(decision)
     mlflow.set_tags({f"promotion.{k}": "" if v is None else str(v) for k, v in fields.items()})
     mlflow.log_params({"gate.metric": metric, "registered_version": decision.version})
-    mlflow.log_metric(f"gate.{metric}", value)
+    metrics = {f"gate.{metric}": value}
+    if decision.champion_metric is not None:
+        metrics[f"gate.champion.{metric}"] = decision.champion_metric
+    if decision.baseline_metric is not None:
+        metrics[f"gate.baseline.{decision.baseline_metric}"] = decision.baseline_value
+    mlflow.log_metrics(metrics)
