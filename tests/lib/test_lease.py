@@ -76,3 +76,34 @@ def test_bad_lease_settings_name_the_key(cfg):
         leases.acquire(cfg.with_overrides(["lake.lease_ttl_seconds=0"]), "x")
     with pytest.raises(leases.ConfigError, match="lake.lease_dir"):
         leases.acquire(cfg.with_overrides(["lake.lease_dir=s3://bucket/leases"]), "x")
+
+
+WRITING_JOBS = ["generate_feeds", "ingest_bronze", "build_silver", "build_gold", "train_segments",
+                "score_segments", "train_recommender", "recommend", "maintain_lake"]
+
+
+@pytest.mark.parametrize("job", WRITING_JOBS)
+def test_every_writing_job_refuses_to_start_while_another_run_holds_its_lease(cfg, job, tmp_path, caplog):
+    """The overlap tests run ingest_bronze and build_silver twice at once for real; here every
+    other writing job, with a live holder in another process on this host, exits EXIT_BUSY before
+    it reads or writes anything, and says who holds the lease."""
+    import importlib
+
+    from loyalty import cli
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        os.makedirs(leases.lease_dir(cfg), exist_ok=True)
+        body = {"job": job, "owner": "other-run-0001", "pid": holder.pid, "host": leases.socket.gethostname(),
+                "started": time.time(), "renewed": time.time(), "ttl": 600}
+        with open(_lease_file(cfg, job), "w") as out:
+            json.dump(body, out)
+        module = importlib.import_module(f"jobs.{job}")
+        code = module.main(["--env", "test", "--set", f"data_root={cfg['data_root']}"])
+        assert code == cli.EXIT_BUSY
+        assert f"{job} not started: {job} is already running on this lake (run other-ru, pid {holder.pid}" in caplog.text
+        assert sorted(os.listdir(cfg["data_root"])) == ["lake"]          # nothing generated, landed or logged
+        assert sorted(os.listdir(os.path.join(cfg["data_root"], "lake"))) == ["_leases"]
+        assert json.load(open(_lease_file(cfg, job)))["owner"] == "other-run-0001"   # the holder keeps it
+    finally:
+        holder.kill()
+        holder.wait()
