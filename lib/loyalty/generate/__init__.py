@@ -2,7 +2,8 @@
 
 ``generate(spark, cfg)`` writes every landing source declared in conf/sources.yaml (folder,
 format and columns as declared) under ``paths.landing``, and the planted truth (member
-personas and traits, persona parameters, defects, manifest) under ``paths.truth``.
+personas and traits, persona parameters, the offer catalog, issues and response function,
+defects, manifest) under ``paths.truth``.
 Everything is generated in Spark from ``spark.range`` with hash-based randomness, so the
 same seed and parameters give the same rows on any machine or cluster; Faker only fills
 small value pools on the driver. See personas.py for the planted behaviour and
