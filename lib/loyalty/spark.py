@@ -88,9 +88,12 @@ def build_session(app: str, cfg: Config) -> SparkSession:
 
 @contextmanager
 def spark_session(app: str, cfg: Config) -> Iterator[SparkSession]:
-    """A session for one job; stopped at the end unless it was already running (a test suite's or
-    a notebook's session is reused, not stopped)."""
-    existing = SparkSession.getActiveSession()
+    """A session for one job; stopped at the end unless a SparkContext was already running in this
+    process (a test suite's or a notebook's session is reused, not stopped). The check is on the
+    Python-side context, not SparkSession.getActiveSession(): the JVM keeps the active session per
+    thread, so from another thread (or after Py4J recycles a connection) it reports none and the
+    shared session would be stopped under its owner."""
+    existing = SparkContext._active_spark_context
     spark = build_session(app, cfg)
     try:
         yield spark
