@@ -66,8 +66,8 @@ def with_send_times(df: DataFrame, week: date, zone: Column) -> DataFrame:
     offer's validity."""
     first = F.greatest(F.lit(week), F.col("start_date"))
     last = F.least(F.lit(week_end(week)), F.col("end_date"))
-    day = F.least(F.greatest(F.date_add(F.lit(week), F.col("dow") - 1), first), last)
-    text = F.concat(F.date_format(day, "yyyy-MM-dd"), F.lit(" "), F.lpad(F.col("hour").cast("string"), 2, "0"),
+    day = F.least(F.greatest(F.date_add(F.lit(week), (F.col("dow") - 1).cast("int")), first), last)
+    text = F.concat(F.date_format(day, "yyyy-MM-dd"), F.lit(" "), F.lpad(F.col("hour").cast("int").cast("string"), 2, "0"),
                     F.lit(":00:00"))
     return (df.withColumn("send_at_local", F.to_timestamp_ntz(text))
             .withColumn("send_at_utc", F.to_utc_timestamp(F.to_timestamp(text), zone)))
