@@ -188,7 +188,7 @@ def solve(pairs: DataFrame, budgets: Budgets, max_iterations: int = 40, toleranc
         if _done(u, prices, cons, tolerance):
             converged, chosen = True, dict(prices)
             break
-        if it >= max_iterations or all(step[k] <= 1e-7 * top[k] for k in cons):
+        if it >= max_iterations or all(step[k] <= 1e-4 * top[k] for k in cons):
             break
         it += 1
         for k, (cap, offers) in cons.items():

@@ -118,5 +118,29 @@ def summary(plan: DataFrame, offers: DataFrame, week: date) -> DataFrame:
                       F.when(F.col("budget") > 0, F.col("selected_cost") / F.col("budget")).alias("budget_use"))
 
 
-__all__ = ["assemble", "assign_channels", "channel_preferences", "summary", "with_controls", "with_send_times",
+def channel_mix(plan: DataFrame) -> DataFrame:
+    """Rows per channel and control flag (a handful of rows: for notebooks)."""
+    return plan.groupBy("channel", "is_control").count().orderBy("channel", "is_control")
+
+
+def send_time_mix(plan: DataFrame) -> DataFrame:
+    """Sent contacts per member-local day of week (1 = Monday) and hour (at most 7 x 24 rows)."""
+    local = F.col("send_at_local")
+    return (plan.where(~F.col("is_control"))
+            .groupBy(((F.dayofweek(local) + 5) % 7 + 1).alias("dow"), F.hour(local).alias("hour")).count()
+            .orderBy("dow", "hour"))
+
+
+def uplift_histogram(plan: DataFrame, bins: int = 20) -> DataFrame:
+    """Planned pairs per bin of expected_uplift (bounded: ``bins`` rows): bin, lo, hi, count."""
+    stats = plan.agg(F.min(UPLIFT).alias("lo"), F.max(UPLIFT).alias("hi"))
+    width = F.greatest((F.col("hi") - F.col("lo")) / bins, F.lit(1e-12))
+    b = F.least(F.floor((F.col(UPLIFT) - F.col("lo")) / width), F.lit(bins - 1)).cast("int")
+    return (plan.crossJoin(stats).withColumn("bin", b).groupBy("bin", "lo", "hi").count()
+            .select("bin", (F.col("lo") + F.col("bin") * (F.col("hi") - F.col("lo")) / bins).alias("from"),
+                    (F.col("lo") + (F.col("bin") + 1) * (F.col("hi") - F.col("lo")) / bins).alias("to"), "count")
+            .orderBy("bin"))
+
+
+__all__ = ["assemble", "channel_mix", "send_time_mix", "uplift_histogram", "assign_channels", "channel_preferences", "summary", "with_controls", "with_send_times",
            "zone_of", "PLAN_COLUMNS"]

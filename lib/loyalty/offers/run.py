@@ -90,18 +90,31 @@ def global_holdout(members: DataFrame, salt: str, share: float) -> DataFrame:
             .groupBy(MEMBER).agg(F.min("enrollment_date").alias("since")))
 
 
-def plan(spark: SparkSession, cfg: Config, week: date, scorer: Scorer | None = None) -> PlanResult:
-    """Plan the week starting ``week`` (a Monday): write its gold.offer_plan and gold.offer_plan_summary
-    partitions and gold.global_holdout, log the numbers to MLflow. ``scorer`` defaults to the champion
-    of the offer response model."""
-    import mlflow
+@dataclass
+class Inputs:
+    """What a plan week is made from: the valued candidate pairs (cached, hash-partitioned by member),
+    the budgets, the active offers (cached), the member table, the timing snapshot and versions."""
+    week: date
+    settings: PlanSettings
+    valued: DataFrame
+    candidates: int
+    budgets: A.Budgets
+    active: DataFrame
+    members: DataFrame
+    timing: DataFrame | None
+    versions: dict
+    snapshots: dict
 
-    from loyalty.ml import tracking
+    def unpersist(self) -> None:
+        self.valued.unpersist()
+        self.active.unpersist()
 
-    started = time.monotonic()
+
+def inputs(spark: SparkSession, cfg: Config, week: date, scorer: Scorer | None = None) -> Inputs:
+    """Read the tables, build the candidates of the week, score and value them (module doc). Used by
+    ``plan`` and by benchmarks/offer_policy.py, so both value the same pairs the same way."""
     s = from_conf(cfg)
     salt, share = cfg.typed("offers.holdout.salt", str), float(cfg.typed("offers.holdout.share", (int, float)))
-    timings: dict[str, float] = {}
     for table in (MEMBERS, OFFERS):
         if not lake.exists(cfg, table):
             raise PlanError(f"{table} does not exist: run ingest_bronze and build_silver first")
@@ -122,21 +135,41 @@ def plan(spark: SparkSession, cfg: Config, week: date, scorer: Scorer | None = N
         raise PlanError(str(exc)) from None
     book = {r[OFFER]: (r[PARTNER], r["weekly_budget"]) for r in active.select(OFFER, PARTNER, "weekly_budget").collect()}
     if not book:
+        active.unpersist()
         raise PlanError(f"no offer of {OFFERS} is active in the week {week}..{week_end(week)}")
     budgets = A.Budgets(offer={o: b for o, (_p, b) in book.items()}, partner_of={o: p for o, (p, _b) in book.items()},
                         partner={f: c for f, c in s.partner_caps.items() if c is not None})
-    t = time.monotonic()
     pairs = C.candidate_pairs(members, offers, week, s, salt=salt, holdout_share=share,
                               segments=segments.select(MEMBER, "segment_id", "segment_name") if segments is not None else None,
                               features=features, redemptions=events)
     scores, versions = (scorer or champion_scorer(cfg))(pairs, features, offers.join(active.select(OFFER), OFFER, "left_semi"))
-    valued = A.with_value(pairs.join(scores.select(*SCORE_COLUMNS), [MEMBER, OFFER])).persist()
-    n_candidates = valued.count()
-    timings["candidates_seconds"] = time.monotonic() - t
-    if n_candidates == 0:
+    # hash-partitioned by member and cached: each dual step's per-member window then needs no shuffle
+    valued = A.with_value(pairs.join(scores.select(*SCORE_COLUMNS), [MEMBER, OFFER])).repartition(MEMBER).persist()
+    n = valued.count()
+    if n == 0:
         valued.unpersist()
+        active.unpersist()
         raise PlanError(f"no candidate pair for the week {week}: check consent, eligibility rules and caps")
     versions = {**versions, **{f"{k}.as_of": str(v) for k, v in snapshots.items() if v is not None}}
+    return Inputs(week, s, valued, n, budgets, active, members, timing, versions, snapshots)
+
+
+def plan(spark: SparkSession, cfg: Config, week: date, scorer: Scorer | None = None) -> PlanResult:
+    """Plan the week starting ``week`` (a Monday): write its gold.offer_plan and gold.offer_plan_summary
+    partitions and gold.global_holdout, log the numbers to MLflow. ``scorer`` defaults to the champion
+    of the offer response model."""
+    import mlflow
+
+    from loyalty.ml import tracking
+
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    t = time.monotonic()
+    x = inputs(spark, cfg, week, scorer)
+    s, valued, budgets, active, members, timing = x.settings, x.valued, x.budgets, x.active, x.members, x.timing
+    salt, share = cfg.typed("offers.holdout.salt", str), float(cfg.typed("offers.holdout.share", (int, float)))
+    n_candidates, snapshots, versions = x.candidates, x.snapshots, x.versions
+    timings["candidates_seconds"] = time.monotonic() - t
     tracking.set_experiment(cfg, EXPERIMENT)
     with mlflow.start_run(run_name=f"{EXPERIMENT}-{week}") as run:
         mlflow.log_params({"plan_week": week.isoformat(), **{k: str(v) for k, v in s.log_params().items()},
@@ -171,8 +204,7 @@ def plan(spark: SparkSession, cfg: Config, week: date, scorer: Scorer | None = N
                                 "dual.fitted_value": step["fitted_value"]}, step=step["iteration"])
         mlflow.set_tags({"plan_week": week.isoformat(), "env": cfg.env, "dual.converged": str(allocation.dual.converged)})
         run_id = run.info.run_id
-    valued.unpersist()
-    active.unpersist()
+    x.unpersist()
     seconds = time.monotonic() - started
     log.info("plan %s: %d contacts + %d controls from %d candidates; objective %.2f = %.2f%% of the dual bound %.2f "
              "(%d iterations); greedy by value %.2f; max budget use %.2f%%", week, contacts, controls, n_candidates,
@@ -182,4 +214,4 @@ def plan(spark: SparkSession, cfg: Config, week: date, scorer: Scorer | None = N
                       allocation.greedy_budget_use, versions, snapshots, run_id, seconds, timings)
 
 
-__all__ = ["PlanResult", "PlanSettings", "global_holdout", "latest_snapshot", "plan", "champion_scorer"]
+__all__ = ["Inputs", "PlanResult", "PlanSettings", "champion_scorer", "global_holdout", "inputs", "latest_snapshot", "plan"]
