@@ -29,11 +29,17 @@ N = 600
 
 
 def digital(i):
-    return i % 2 == 1            # persuadable: +0.35 when treated
+    return i % 2 == 1
 
 
 def heavy(i):
-    return i % 4 >= 2            # buys anyway (0.4) with or without the offer
+    return i % 4 >= 2
+
+
+def effect(i):
+    """Light digital members are persuadable (+0.35); heavy buyers buy anyway (0.6) and an offer puts
+    them off a little (-0.1): propensity ranks them first, uplift last."""
+    return 0.35 if digital(i) and not heavy(i) else -0.1 if heavy(i) else 0.0
 
 
 def write_lake(spark, cfg):
@@ -54,7 +60,7 @@ def write_lake(spark, cfg):
             treated = rnd.random() < 0.5
             issued = datetime(start.year, start.month, start.day, 9)
             events.append((f"E{m}{o}", o, m, "ISSUED", "EMAIL", issued, not treated))
-            p = (0.4 if heavy(i) else 0.05) + (0.35 if treated and digital(i) else 0.0)
+            p = (0.6 if heavy(i) else 0.05) + (effect(i) if treated else 0.0)
             day = start + timedelta(days=2)
             amount = Decimal("15.00") if rnd.random() < p else Decimal("4.00")   # below min_spend: no conversion
             lines.append((f"R{m}{o}", 1, banner, m, datetime(day.year, day.month, day.day, 12), day, UPC[cat], amount))
@@ -87,16 +93,16 @@ def test_train_register_gate_and_serve_on_a_planted_lake(spark, cfg, tmp_path):
     assert train_offer_response.main(args) == 0
     client = MlflowClient()
     v1 = client.get_model_version_by_alias(MODEL, "champion")
-    assert v1.version == "1" and v1.tags["gate.promoted"] == "true"
+    assert str(v1.version) == "1" and v1.tags["gate.promoted"] == "true"
     assert v1.tags["train.data_end"] == "2026-10-04" and v1.tags["gate.metric"] == "uplift_qini"
     r = client.get_run(v1.run_id).data
     m = r.metrics
     for name in ("uplift", "propensity", "random"):
         for metric in ("qini", "auuc"):
             assert m[f"{name}_{metric}_ci_low"] <= m[f"{name}_{metric}"] <= m[f"{name}_{metric}_ci_high"]
-    # 600 members x 2 offers in each window; the planted effect: 0.35 for half the members
+    # 600 members x 2 offers in each window; the planted effect averages (0.35 - 0.1 - 0.1) / 4
     assert m["train_rows"] == 1200 and m["eval_rows"] == 1200 and m["rows_without_features"] == 0
-    assert m["eval_ate"] == pytest.approx(0.175, abs=0.06)
+    assert m["eval_ate"] == pytest.approx(0.0375, abs=0.05)
     assert m["uplift_qini"] > m["propensity_qini"] and m["uplift_minus_propensity_qini_ci_low"] > 0
     assert m["random_qini_ci_low"] < 0 < m["random_qini_ci_high"]
     assert r.params["data.silver.offer_events.version"] == str(lake.version(cfg, "silver.offer_events"))
@@ -112,7 +118,7 @@ def test_train_register_gate_and_serve_on_a_planted_lake(spark, cfg, tmp_path):
     assert v2.tags["gate.promoted"] == "false" and "worse" in v2.tags["gate.reason"]
     assert v2.tags["gate.compared_on"].startswith("evaluation issues 2026-10-04")
     assert float(v2.tags["gate.champion_value"]) == pytest.approx(m["uplift_qini"], rel=1e-6)
-    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
 
     # the planner's path: champion by alias, pair features of one snapshot, score
     model, version = run.load_champion(cfg)
@@ -121,7 +127,7 @@ def test_train_register_gate_and_serve_on_a_planted_lake(spark, cfg, tmp_path):
     rows = FT.pair_features(pairs, lake.read(spark, cfg, "gold.member_features").where("as_of = '2026-10-01'"),
                             lake.read(spark, cfg, "silver.offers"))
     got = {r["member_id"]: r for r in serve.score(model, rows).collect()}
-    assert got["m001"]["uplift"] > got["m002"]["uplift"] + 0.15        # digital member vs not
+    assert got["m001"]["uplift"] > got["m002"]["uplift"] + 0.2         # persuadable vs a heavy buyer
     assert got["m001"]["uplift"] == pytest.approx(got["m001"]["p_treated"] - got["m001"]["p_control"])
 
 
@@ -140,13 +146,15 @@ def test_job_on_the_generated_test_lake(tiny_lake, tmp_path):
     args = ["--env", "test", "--set", f"data_root={root}"]
     snapshots = [(date(2026, 9, 25) + timedelta(days=7 * k)).isoformat() for k in range(6)]
     assert build_gold.main(args + ["--as-of", ",".join(snapshots)]) == 0
-    settings = ["--set", "offers.response.eval_days=21", "--set", "offers.response.min_rows_per_arm=5",
+    settings = ["--set", "offers.response.eval_days=20", "--set", "offers.response.min_rows_per_arm=5",
                 "--set", "offers.response.bootstrap=30"]
     assert train_offer_response.main(args + settings + ["--as-of", "2026-11-01"]) == 0
     client = MlflowClient()
     v1 = client.get_model_version(MODEL, "1")
     m = client.get_run(v1.run_id).data.metrics
     assert m["eval_rows"] > 0 and m["train_rows"] > 0 and m["issues"] >= m["rows_with_features"] > 0
+    # the first offer (54 issues on 2026-09-24) predates the first snapshot (09-25): left out, counted
+    assert m["rows_without_features"] >= 54
     assert m["uplift_qini_ci_low"] <= m["uplift_qini"] <= m["uplift_qini_ci_high"]
     # the gate's decision follows its numbers: never above the propensity baseline's Qini
     promoted = m["uplift_qini"] >= m["propensity_qini"]
