@@ -25,15 +25,18 @@ from loyalty.timing.settings import CHANNEL, MEMBER, TIMING_COLUMNS
 
 def best_key(post: DataFrame, dim: str, window: int = 0, name: str = "best") -> DataFrame:
     """(member_id, <name>) with the key of ``dim`` whose circular window of +-``window`` neighbours
-    (keys are 0..23 hours or 1..7 days) holds the highest summed theta; ties go to the smallest key."""
+    (keys are 0..23 hours or 1..7 days) holds the highest summed theta; ties go to the key of highest
+    theta itself (a lone peak wins over its neighbours), then to the smallest key."""
     rows = post.where(F.col("dim") == dim).select(MEMBER, F.col("key").cast("int").alias("k"), "theta")
+    rows = rows.withColumn("_own", F.col("theta"))
     if window > 0:
         size, low = (24, 0) if dim == "hour" else (7, 1)
         offsets = F.array(*[F.lit(d) for d in range(-window, window + 1)])
         rows = (rows.withColumn("_d", F.explode(offsets))
                 .withColumn("k", F.pmod(F.col("k") - F.lit(low) + F.col("_d"), F.lit(size)) + F.lit(low))
-                .groupBy(MEMBER, "k").agg(F.sum("theta").alias("theta")))
-    w = Window.partitionBy(MEMBER).orderBy(F.col("theta").desc(), F.col("k").asc())
+                .groupBy(MEMBER, "k").agg(F.sum("theta").alias("theta"),
+                                          F.sum(F.when(F.col("_d") == 0, F.col("_own"))).alias("_own")))
+    w = Window.partitionBy(MEMBER).orderBy(F.col("theta").desc(), F.col("_own").desc(), F.col("k").asc())
     return (rows.withColumn("_r", F.row_number().over(w)).where(F.col("_r") == 1)
             .select(MEMBER, F.col("k").cast("int").alias(name)))
 
