@@ -113,7 +113,8 @@ def log_to_run(cfg, as_of, m, r, by_source) -> None:
     metrics = {f"truth_{k}": v for k, v in m.items()}
     metrics.update({f"truth_raw_{k}": v for k, v in r.items() if k.endswith(("_hit", "_hit_se"))})
     for source, s in by_source.items():
-        metrics.update({f"truth_{source}_{k}": v for k, v in s.items() if k.endswith(("_hit", "_hit_baseline", "members"))})
+        metrics.update({f"truth_{source}_{k}": v for k, v in s.items()
+                        if k.endswith(("_hit", "_hit_baseline", "members"))})
     with mlflow.start_run(run_id=found[0].info.run_id):
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
     print(f"  logged truth_* metrics into MLflow run {found[0].info.run_id}")

@@ -85,7 +85,8 @@ def from_conf(cfg: Config) -> Params:
         offer_event_weight=float(number("offer_event_weight", float, strict=False)),
         shopping_weight_dow=float(number("shopping_weight_dow", float, strict=False)),
         shopping_weight_hour=float(number("shopping_weight_hour", float, strict=False)),
-        hour_window=number("hour_window", int, strict=False), default_timezone=cfg.typed(f"{KEY}.default_timezone", str),
+        hour_window=number("hour_window", int, strict=False),
+        default_timezone=cfg.typed(f"{KEY}.default_timezone", str),
         eval_days=number("eval_days", int), eval_min_events=number("eval_min_events", int))
     if p.hour_window > 11:
         raise ConfigError(f"setting '{KEY}.hour_window' in {where('hour_window')} must be at most 11, "

@@ -58,9 +58,9 @@ def segment_pattern(counts: DataFrame, segments: DataFrame, population: DataFram
     ids = segments.select(SEGMENT).where(F.col(SEGMENT).isNotNull()).distinct()
     full = (ids.crossJoin(population).join(seg_counts, [SEGMENT, "dim", "key"], "left").fillna(0.0, ["n_sk"]))
     totals = full.groupBy(SEGMENT, "dim").agg(F.sum("n_sk").alias("n_s"))
+    b = F.lit(float(beta))
     return (full.join(totals, [SEGMENT, "dim"])
-            .select(SEGMENT, "dim", "key",
-                    ((F.col("n_sk") + F.lit(float(beta)) * F.col("p")) / (F.col("n_s") + F.lit(float(beta)))).alias("p")))
+            .select(SEGMENT, "dim", "key", ((F.col("n_sk") + b * F.col("p")) / (F.col("n_s") + b)).alias("p")))
 
 
 def posterior(members: DataFrame, counts: DataFrame, population: DataFrame, segments: DataFrame | None,
