@@ -2,7 +2,8 @@
 
 ``generate(spark, cfg)`` writes every landing source declared in conf/sources.yaml (folder,
 format and columns as declared) under ``paths.landing``, and the planted truth (member
-personas and traits, persona parameters, defects, manifest) under ``paths.truth``.
+personas and traits, persona parameters, the offer catalog, issues and response function,
+defects, manifest) under ``paths.truth``.
 Everything is generated in Spark from ``spark.range`` with hash-based randomness, so the
 same seed and parameters give the same rows on any machine or cluster; Faker only fills
 small value pools on the driver. See personas.py for the planted behaviour and
@@ -19,7 +20,7 @@ from pyspark.sql import SparkSession
 from loyalty import fs
 from loyalty.cli import UserError
 from loyalty.conf import Config
-from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, reference, retail
+from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, reference, response, retail
 from loyalty.generate import retail_feeds, writer
 from loyalty.generate.context import Ctx, Params, params_from, window_of
 
@@ -118,21 +119,28 @@ def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: st
     for out in written:
         sources[out.source] = {"files": out.files, "rows": out.rows, "defects": out.defects}
         log.info("%-20s %3d files %10d rows  defects %s", out.source, len(out.files), out.rows, out.defects or "-")
-    _truth(ctx, mem, ref, truth, params, win, sources)
+    _truth(ctx, mem, ref, assign, truth, params, win, sources)
     step("truth")
     return {"status": "generated", "params": params.as_dict(),
             "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
             "sources": sources, "landing": landing, "truth": truth}
 
 
-def _truth(ctx: Ctx, mem, ref, truth: str, params: Params, win, sources: dict) -> None:
-    spark = ctx.spark
-    tmp = f"{ctx.work}/truth_members"
-    (M.truth(ctx, mem, ref).repartition(1).sortWithinPartitions("member_id")
-     .write.mode("overwrite").parquet(tmp))
+def _single_parquet(ctx: Ctx, df, sort: list, name: str, truth: str) -> None:
+    """One truth table as one Parquet file (sorted, so the bytes are the same on every run)."""
+    spark, tmp = ctx.spark, f"{ctx.work}/truth_{name}"
+    df.repartition(1).sortWithinPartitions(*sort).write.mode("overwrite").parquet(tmp)
     part = [f for f in fs.list_files(spark, tmp) if f.path.endswith(".parquet")]
+    writer.move(spark, part[0].path, f"{truth}/{name}.parquet")
+
+
+def _truth(ctx: Ctx, mem, ref, assign, truth: str, params: Params, win, sources: dict) -> None:
+    spark = ctx.spark
     fs.mkdirs(spark, truth)
-    writer.move(spark, part[0].path, f"{truth}/members.parquet")
+    _single_parquet(ctx, M.truth(ctx, mem, ref), ["member_id"], "members", truth)
+    _single_parquet(ctx, offers.catalog_truth(ctx, ref), ["offer_idx"], "offers", truth)
+    _single_parquet(ctx, offers.issues_truth(assign), ["offer_id", "member_id"], "offer_issues", truth)
+    writer.write_small(spark, f"{truth}/offer_response.json", response.default_params().to_json())
     dump = lambda obj: json.dumps(obj, indent=2, sort_keys=False) + "\n"   # noqa: E731
     writer.write_small(spark, f"{truth}/personas.json", dump(personas.describe()))
     writer.write_small(spark, f"{truth}/defects.json", dump({
@@ -158,9 +166,21 @@ def _truth(ctx: Ctx, mem, ref, truth: str, params: Params, win, sources: dict) -
             "preferred_dow": "ISO weekday (1 = Monday) most of the member's grocery trips fall on",
             "preferred_hour": "store-local hour most trips start in",
             "engagement_hour": "hour (member's local time, column timezone) most digital events fall in",
-            "offer_baseline": "P(conversion in an offer window) without the offer (holdout)",
-            "offer_uplift": "added P(conversion) when treated: the planted intention-to-treat uplift",
+            "offer_baseline": "mean over the window's offers of P(conversion) without the offer (control)",
+            "offer_uplift": "mean over the window's offers of the added P(conversion) when treated (negative: sleeping dog)",
+            "regular_categories": "categories of the member's staples: the member already buys them",
+            "offer_base_effect": "member factor (lognormal, mean 1) on P(conversion | control)",
+            "offer_responsiveness": "member factor (lognormal, mean 1) on the uplift",
+            "sleeping_dog": "an offer lowers this member's conversion (p_treated = p_control x (1 - sleeping_dog_factor))",
+            "global_holdout": "in the persistent global holdout (offers.holdout): never issued an offer",
             "churn_date": "first day without any activity (churned members)",
+        },
+        "truth_files": {
+            "members.parquet": "one row per member: persona, planted traits (truth_columns)",
+            "offers.parquet": "the offer catalog with its economics; is_future: starts after end_date, never issued",
+            "offer_issues.parquet": "every issued (member, offer): is_holdout (per-offer control), converted (planted), "
+                                    "can_convert, and the true probabilities it was drawn with",
+            "offer_response.json": "parameters of the response function (loyalty.generate.response.true_response)",
         },
         "sources": {s: {"rows": v["rows"], "files": v["files"]} for s, v in sources.items()},
     }))

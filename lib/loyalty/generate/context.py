@@ -14,7 +14,7 @@ from loyalty.generate.pools import Pools, literal_array
 from loyalty.generate.rand import Rng
 
 BANNERS = ("FRESHMART", "VALUMART")          # the feeds are per banner: both are required
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2         # 2: heterogeneous offer response, offer economics, future offers, global holdout
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class Params:
     products: int
     offers: int
     rows_per_file: int
+    future_offers: int = 0       # catalog offers starting in the 3 weeks after end_date (never issued)
+    point_value: float = 0.001   # program cost of one point in dollars (offers' reward_cost)
+    holdout_share: float = 0.05  # persistent global holdout (conf offers.holdout): never issued an offer
+    holdout_salt: str = "loyalty-global-holdout-v1"
     version: int = GENERATOR_VERSION
 
     def as_dict(self) -> dict:
@@ -60,6 +64,10 @@ def params_from(cfg: Config, *, members=None, days=None, seed=None, end_date=Non
         products=cfg.typed("generator.products", int),
         offers=cfg.typed("generator.offers", int),
         rows_per_file=cfg.typed("generator.rows_per_file", int),
+        future_offers=cfg.typed("generator.future_offers", int),
+        point_value=float(cfg.typed("generator.point_value", float)),
+        holdout_share=float(cfg.typed("offers.holdout.share", float)),
+        holdout_salt=str(cfg.get("offers.holdout.salt")),
     )
     checks = [
         ("generator.members", 1 <= p.members <= 50_000_000, "between 1 and 50,000,000"),
@@ -67,6 +75,9 @@ def params_from(cfg: Config, *, members=None, days=None, seed=None, end_date=Non
         ("generator.defect_rate", 0.0 <= p.defect_rate <= 0.1, "between 0 and 0.1"),
         ("generator.stores_per_banner", 1 <= p.stores_per_banner <= 900, "between 1 and 900"),
         ("generator.offers", 1 <= p.offers <= 999, "between 1 and 999"),
+        ("generator.future_offers", 0 <= p.future_offers <= 999 - p.offers, "between 0 and 999 - generator.offers"),
+        ("generator.point_value", 0.0 < p.point_value <= 1.0, "above 0 and at most 1 (dollars per point)"),
+        ("offers.holdout.share", 0.0 <= p.holdout_share < 1.0, "at least 0 and below 1"),
         ("generator.rows_per_file", p.rows_per_file >= 100, "at least 100"),
     ]
     for key, ok, what in checks:

@@ -12,6 +12,9 @@ from pyspark.sql import functions as F
 
 from loyalty.generate import ids
 from loyalty.generate import personas as PS
+from loyalty.generate import response as RS
+from loyalty.generate.staples import category_names, staple_categories
+from loyalty.offers.holdout import in_global_holdout
 from loyalty.generate import pools as P
 from loyalty.generate.context import BANNERS, Ctx
 from loyalty.generate.pools import literal_array
@@ -26,7 +29,7 @@ CRM_COLUMNS = ["member_id", "loyalty_card_no", "first_name", "last_name", "email
                "city", "province", "postal_code", "birth_date", "gender", "enrollment_date", "home_banner",
                "consent_email", "consent_sms", "consent_push", "consent_mail", "status", "updated_at"]
 PERSONA_PARAMS = ["trips", "basket", "pl", "staples", "st_sh", "promo", "dow_f", "hour_f", "loyal", "cin_pm",
-                  "bank_pw", "dig_pw", "redeem", "burn", "base", "uplift", "view", "dept_cum"]
+                  "bank_pw", "dig_pw", "redeem", "burn", "view", "dept_cum"]
 
 
 def _yn(cond: Column) -> Column:
@@ -118,13 +121,35 @@ def build(ctx: Ctx, ref: Reference) -> DataFrame:
           .withColumn("linked_day", linked)
           .withColumn("change_kind", change)
           .withColumn("change_day", (F.lit(days // 2) + rng.below(days - days // 2, "change_day", mid)).cast("int")))
+    df = with_offer_traits(ctx, df)
     keep = ["mid", "member_id", "card_no", "p_idx", "persona", "gender", "first_name", "last_name", "email", "new_email",
             "phone", "street_address", "city", "postal_code", "new_street_address", "new_city", "new_postal_code",
             "province", "timezone", "birth_day", "enroll_day", "a_start", "a_end", "churned", "churn_day", "home_banner",
             "b_idx", "home_store", "alt_store", "home_theatre", "consent_email", "consent_sms", "consent_push",
             "consent_mail", "pref_dow", "pref_hour", "pref_channel", "engagement_hour", "device", "uses_cinema",
-            "uses_bank", "cinema_account", "bank_ref", "linked_day", "tender", "trip_mult", "change_kind", "change_day"]
+            "uses_bank", "cinema_account", "bank_ref", "linked_day", "tender", "trip_mult", "change_kind", "change_day",
+            *OFFER_TRAITS]
     return ctx.stage(df.select(*keep), "members")
+
+
+OFFER_TRAITS = ["regular_categories", "offer_base_effect", "offer_responsiveness", "sleeping_dog", "global_holdout"]
+
+
+def with_offer_traits(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """What the planted offer response needs of a member (response.py): the categories it
+    already buys (its staples'), two lognormal factors with mean 1 (base rate, responsiveness),
+    the sleeping-dog flag; and its place in the persistent global holdout (never issued an offer)."""
+    rng, mid, p = ctx.rng, F.col("mid"), RS.default_params()
+    lognormal = lambda salt, sigma: F.exp(F.lit(sigma) * rng.normal(salt, mid) - F.lit(sigma * sigma / 2))   # noqa: E731
+    staples = PS.param("staples", F.col("p_idx"))
+    share = F.create_map(*[x for k, v in p.sleeping_dog_share.items() for x in (F.lit(k), F.lit(float(v)))])
+    return df.withColumns({
+        "regular_categories": category_names(staple_categories(rng, mid, F.col("p_idx"), staples)),
+        "offer_base_effect": lognormal("offer_base", p.base_sigma),
+        "offer_responsiveness": lognormal("offer_resp", p.responsiveness_sigma),
+        "sleeping_dog": rng.u("sleeping_dog", mid) < share[F.col("persona")],
+        "global_holdout": in_global_holdout(F.col("member_id"), ctx.params.holdout_salt, ctx.params.holdout_share),
+    })
 
 
 def _address(ctx: Ctx, df: DataFrame, prefix: str) -> DataFrame:
@@ -200,11 +225,16 @@ def links_feed(ctx: Ctx, members: DataFrame) -> Feed:
 
 def truth(ctx: Ctx, members: DataFrame, ref: Reference) -> DataFrame:
     win = ctx.window
-    return (members.withColumns({"offer_baseline": PS.param("base", F.col("p_idx")),
-                                 "offer_uplift": PS.param("uplift", F.col("p_idx")),
-                                 "home_store_id": store_cols(ref.store_province, ref.stores_per_banner,
-                                                             F.col("home_store"))["store_id"],
-                                 "home_theatre_id": theatre_id(F.col("home_theatre"))})
+    traits = members.select("mid", "persona", "home_banner", *OFFER_TRAITS)
+    offers = ref.offers.where(~F.col("future")).select(*[c for c in RS.OFFER_COLUMNS if c != "offer_id"])
+    # member averages over the offers of the window, each as if it were issued to the member
+    averages = (RS.with_response(traits.crossJoin(F.broadcast(offers)), RS.default_params())
+                .groupBy("mid").agg(F.avg("true_p_control").alias("offer_baseline"),
+                                    F.avg("true_uplift").alias("offer_uplift")))
+    return (members.join(averages, "mid", "left")
+            .withColumns({"home_store_id": store_cols(ref.store_province, ref.stores_per_banner,
+                                                      F.col("home_store"))["store_id"],
+                          "home_theatre_id": theatre_id(F.col("home_theatre"))})
             .select("member_id", F.col("card_no").alias("loyalty_card_no"), "persona", F.col("pref_dow").alias("preferred_dow"),
                     at(list(PS.DAYS), F.col("pref_dow") - 1).alias("preferred_dow_name"),
                     F.col("pref_hour").alias("preferred_hour"), F.col("pref_channel").alias("preferred_channel"),
@@ -213,4 +243,4 @@ def truth(ctx: Ctx, members: DataFrame, ref: Reference) -> DataFrame:
                     F.col("bank_ref").alias("bank_customer_ref"), "home_banner", "home_store_id",
                     F.when(F.col("uses_cinema"), F.col("home_theatre_id")).alias("home_theatre_id"),
                     "province", "timezone", win.date_col(F.col("enroll_day")).alias("enrollment_date"),
-                    F.col("change_kind").alias("crm_change")))
+                    F.col("change_kind").alias("crm_change"), *OFFER_TRAITS))

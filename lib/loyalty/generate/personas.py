@@ -26,20 +26,22 @@ from loyalty.generate.rand import cumulative
 #   cin_pm     cinema visits per month       bank_use  P(holds the co-branded card)
 #   bank_pw    card transactions per week    dig_pw    digital events per week
 #   redeem     P(redeem in a month)          burn      share of last month's points redeemed
-#   base       P(offer conversion) without the offer (holdout)
-#   uplift     added P(conversion) when treated (the planted, intention-to-treat uplift)
+#   base       P(offer conversion) without the offer (control), before the member and offer factors
+#   up_bonus   added P(conversion) when treated with a BONUS_POINTS offer   } before the member and
+#   up_mult    added P(conversion) when treated with a MULTIPLIER offer     } offer factors (response.py)
+#   sleep      share of "sleeping dogs": members whom any offer makes less likely to convert
 #   view       P(views an issued offer it does not convert on)
 #   churn      P(stops all activity at a churn date inside the window)
 #   age_lo/hi  age range (years)
 PERSONA_TABLE = """
-name                   share home_fm loyal trips basket  pl  staples st_sh promo dow_f hour_f cin_use cin_pm bank_use bank_pw dig_pw redeem burn base uplift view churn age_lo age_hi
-vip_family              0.13  0.70   0.85  1.8   14    0.25   14    0.45  0.12  0.65  0.55   0.45    1.5   0.50     4.0    1.5    0.30  0.60 0.10 0.12  0.55 0.03   32     52
-budget_value            0.21  0.15   0.90  1.1   10    0.55   10    0.50  0.25  0.60  0.50   0.08    0.6   0.15     1.5    0.6    0.55  0.90 0.08 0.15  0.45 0.05   25     70
-urban_convenience       0.17  0.80   0.75  2.0    4    0.20    6    0.40  0.08  0.55  0.60   0.30    1.2   0.30     3.0    2.5    0.20  0.50 0.06 0.07  0.60 0.06   22     40
-cinema_first            0.10  0.55   0.80  0.6    6    0.30    5    0.35  0.10  0.50  0.50   0.95    3.5   0.25     2.0    1.5    0.25  0.70 0.05 0.05  0.50 0.05   18     35
-points_maximizer_bank   0.12  0.60   0.80  1.1   10    0.35    9    0.45  0.15  0.60  0.55   0.35    1.0   0.95     7.0    1.2    0.60  0.85 0.12 0.18  0.65 0.02   28     60
-occasional              0.17  0.50   0.70  0.3    5    0.30    4    0.30  0.10  0.45  0.45   0.10    0.5   0.08     1.0    0.2    0.10  0.50 0.03 0.02  0.25 0.15   20     80
-lapsing                 0.10  0.50   0.75  0.8    7    0.30    6    0.35  0.12  0.55  0.50   0.15    0.8   0.20     2.0    0.5    0.10  0.50 0.04 0.01  0.30 0.70   20     75
+name                   share home_fm loyal trips basket  pl  staples st_sh promo dow_f hour_f cin_use cin_pm bank_use bank_pw dig_pw redeem burn base up_bonus up_mult sleep view churn age_lo age_hi
+vip_family              0.13  0.70   0.85  1.8   14    0.25   14    0.45  0.12  0.65  0.55   0.45    1.5   0.50     4.0    1.5    0.30  0.60 0.08   0.08    0.18   0.02  0.55 0.03   32     52
+budget_value            0.21  0.15   0.90  1.1   10    0.55   10    0.50  0.25  0.60  0.50   0.08    0.6   0.15     1.5    0.6    0.55  0.90 0.07   0.16    0.08   0.02  0.45 0.05   25     70
+urban_convenience       0.17  0.80   0.75  2.0    4    0.20    6    0.40  0.08  0.55  0.60   0.30    1.2   0.30     3.0    2.5    0.20  0.50 0.05   0.04    0.12   0.04  0.60 0.06   22     40
+cinema_first            0.10  0.55   0.80  0.6    6    0.30    5    0.35  0.10  0.50  0.50   0.95    3.5   0.25     2.0    1.5    0.25  0.70 0.04   0.06    0.03   0.05  0.50 0.05   18     35
+points_maximizer_bank   0.12  0.60   0.80  1.1   10    0.35    9    0.45  0.15  0.60  0.55   0.35    1.0   0.95     7.0    1.2    0.60  0.85 0.10   0.20    0.16   0.01  0.65 0.02   28     60
+occasional              0.17  0.50   0.70  0.3    5    0.30    4    0.30  0.10  0.45  0.45   0.10    0.5   0.08     1.0    0.2    0.10  0.50 0.03   0.03    0.01   0.15  0.25 0.15   20     80
+lapsing                 0.10  0.50   0.75  0.8    7    0.30    6    0.35  0.12  0.55  0.50   0.15    0.8   0.20     2.0    0.5    0.10  0.50 0.04   0.01    0.00   0.45  0.30 0.70   20     75
 """
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")       # preferred_dow 1..7 (ISO)
@@ -122,7 +124,9 @@ class Persona:
     redeem: float
     burn: float
     base: float
-    uplift: float
+    up_bonus: float
+    up_mult: float
+    sleep: float
     view: float
     churn: float
     age_lo: int

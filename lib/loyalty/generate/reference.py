@@ -261,29 +261,67 @@ def theatre_id(idx: Column) -> Column:
     return F.concat(F.lit("TH"), digits(idx + 101, 3))
 
 
+# Expected margin rate of each department's categories (a category varies by up to +-0.03).
+DEPARTMENT_MARGIN = (0.34, 0.24, 0.22, 0.45, 0.30, 0.38, 0.33, 0.28, 0.26, 0.40, 0.18, 0.50)
+RETAIL_POINTS_PER_DOLLAR = 10        # a multiplier offer adds (multiplier - 1) x these per target dollar
+PARTNERS = ("CINEMA", "BANK")        # partners that fund some offers (cross-partner promotions)
+FUTURE_SPAN = 21                     # future offers start 1..FUTURE_SPAN days after end_date
+
+
+def margin_rate(cat_idx: Column, rng) -> Column:
+    """Expected margin rate of a category (a pure function of its index)."""
+    dept = F.element_at(P.literal_array([d for d, _name in CATEGORIES]), cat_idx + 1)
+    base = F.element_at(P.literal_array(list(DEPARTMENT_MARGIN)), dept + 1)
+    return F.round(base + (rng.u("margin", cat_idx.cast("long")) - 0.5) * 0.06, 3)
+
+
 def offer_cols(ctx: Ctx, i: Column) -> dict:
-    """An offer's terms as pure functions of its index."""
-    rng, days, n = ctx.rng, ctx.window.days, ctx.params.offers
+    """An offer's terms and economics as pure functions of its index: indexes below
+    generator.offers run inside the window (and are issued), the next generator.future_offers
+    start 1 to 21 days after it (never issued; for the planner's first weeks)."""
+    rng, days, n, pv = ctx.rng, ctx.window.days, ctx.params.offers, ctx.params.point_value
+    k = i - F.lit(n)                         # position among the future offers
+    future = i >= F.lit(n)
     kind = F.when(rng.u("offer_type", i) < 0.7, "BONUS_POINTS").otherwise("MULTIPLIER")
     start = F.least(F.floor((i + 0.5) / n * max(1, days - 14)) + rng.below(4, "offer_start", i), F.lit(days - 8)).cast("int")
-    dur = at([14, 21, 28], rng.below(3, "offer_dur", i))
+    n_future = max(1, ctx.params.future_offers)
+    start_future = F.lit(days) + F.least(F.floor(k * FUTURE_SPAN / n_future) + rng.below(2, "offer_start", i),
+                                         F.lit(FUTURE_SPAN - 1))
+    start = F.when(future, start_future).otherwise(start).cast("int")
+    dur = F.when(future, at([7, 14, 21, 28], rng.below(4, "offer_dur", i))).otherwise(at([14, 21, 28], rng.below(3, "offer_dur", i)))
+    end = F.when(future, start + dur - 1).otherwise(F.least(start + dur - 1, F.lit(days - 1)))
+    reward = F.when(kind == "BONUS_POINTS", at([500, 750, 1000, 1500, 2000], rng.below(5, "reward", i)))\
+        .otherwise(at([2, 3, 5], rng.below(3, "mult", i)))
+    min_spend = at([10, 15, 20, 25, 30], rng.below(5, "min_spend", i))
+    cost = F.round(F.when(kind == "BONUS_POINTS", reward * pv)
+                   .otherwise((reward - 1) * RETAIL_POINTS_PER_DOLLAR * min_spend * pv), 2)
+    cat = F.pmod(i * 7 + rng.below(len(CATEGORIES), "offer_cat0"), F.lit(len(CATEGORIES))).cast("int")
+    banner = at(list(BANNERS), F.pmod(i, F.lit(2)).cast("int"))
+    slot = F.pmod(i * 3 + 1, F.lit(7))
+    budget = F.greatest(F.lit(10.0), F.round(F.lit(float(ctx.params.members)) * (0.01 + 0.05 * rng.u("budget", i)) * cost, 0))
     return {
         "offer_id": F.concat(F.lit(f"OF{ctx.window.end.year}-"), digits(i + 1, 3)),
-        "banner": at(list(BANNERS), F.pmod(i, F.lit(2)).cast("int")),
-        "cat_idx": F.pmod(i * 7 + rng.below(len(CATEGORIES), "offer_cat0"), F.lit(len(CATEGORIES))).cast("int"),
+        "banner": banner,
+        "cat_idx": cat,
+        "target_category": F.element_at(P.literal_array([name for _d, name in CATEGORIES]), cat + 1),
         "offer_type": kind,
-        "reward": F.when(kind == "BONUS_POINTS", at([500, 750, 1000, 1500, 2000], rng.below(5, "reward", i)))
-                   .otherwise(at([2, 3, 5], rng.below(3, "mult", i))),
-        "min_spend": at([10, 15, 20, 25, 30], rng.below(5, "min_spend", i)),
+        "reward": reward,
+        "min_spend": min_spend,
         "start_day": start,
-        "end_day": F.least(start + dur - 1, F.lit(days - 1)).cast("int"),
+        "end_day": end.cast("int"),
+        "future": future,
+        "reward_cost": cost.cast("double"),
+        "margin_rate": margin_rate(cat, rng).cast("double"),
+        "funding_partner": F.when(slot == 0, PARTNERS[0]).when(slot == 1, PARTNERS[1]).otherwise(banner),
+        "campaign_budget": budget.cast("double"),
     }
 
 
 def _offers(ctx: Ctx) -> DataFrame:
+    """The whole catalog: the offers of the window and the future ones."""
     i = F.col("id")
-    df = spark_range(ctx, ctx.params.offers).withColumns(offer_cols(ctx, i)).withColumn("offer_idx", i.cast("int"))
-    df = df.withColumn("target_category", F.element_at(P.literal_array([name for _d, name in CATEGORIES]), F.col("cat_idx") + 1))
+    total = ctx.params.offers + ctx.params.future_offers
+    df = spark_range(ctx, total).withColumns(offer_cols(ctx, i)).withColumn("offer_idx", i.cast("int"))
     shown = F.when(F.col("banner") == "FRESHMART", "FreshMart").otherwise("ValuMart")
     reward_txt = F.when(F.col("offer_type") == "BONUS_POINTS", F.concat(F.col("reward").cast("string"), F.lit(" bonus points")))\
         .otherwise(F.concat(F.col("reward").cast("string"), F.lit("x points")))

@@ -16,26 +16,16 @@ from loyalty.generate import ids
 from loyalty.generate import personas as PS
 from loyalty.generate.context import BANNERS, Ctx, Window
 from loyalty.generate.members import TENDERS, with_persona
-from loyalty.generate.rand import Rng, at, choose, cumulative
+from loyalty.generate.rand import Rng, at, choose
 from loyalty.generate.pools import literal_array
-from loyalty.generate.reference import DEPT_CAT_COUNT, DEPT_CAT_OFFSET, Reference, store_cols
+from loyalty.generate.reference import Reference, store_cols
+from loyalty.generate.staples import category_of, department_of, staple_draws
 from loyalty.generate.writer import cents_text
 
 OTHER_STORE_SHARE = 0.15      # trips at a random store of the banner instead of the member's own
 PROMO_PCTS = [0.10, 0.20, 0.25, 0.30]
 TRIP_COLS = ["trip_key", "mid", "day", "sec", "b", "store_idx", "is_test", "offer_idx", "cat_target",
              "min_spend", "n_target", "n_basket", "staples", "st_sh", "pl", "promo", "p_idx", "tender_idx"]
-CDF_BUCKETS = 1000
-
-
-def department_table() -> Column:
-    """Per persona (plus a last, uniform row for test-store baskets) the department of each of
-    CDF_BUCKETS equal slices of [0, 1): an inverse CDF, so a draw is two array lookups."""
-    rows = []
-    for weights in [PS.DEPARTMENT_MIX[p.name] for p in PS.PERSONAS] + [[1] * len(PS.DEPARTMENTS)]:
-        cum = cumulative(weights)
-        rows.append([next(i for i, c in enumerate(cum) if (b + 0.5) / CDF_BUCKETS < c) for b in range(CDF_BUCKETS)])
-    return F.expr("array(" + ", ".join("array(" + ", ".join(map(str, r)) + ")" for r in rows) + ")")
 
 
 def pick_day(win: Window, rng: Rng, lo: Column, hi: Column, pref_dow: Column, focus: Column, salt: str, *keys) -> Column:
@@ -110,13 +100,13 @@ def lines(ctx: Ctx, trips_df: DataFrame, ref: Reference) -> DataFrame:
           .withColumn("staple", ~F.col("is_target") & (rng.u("staple", key, ln) < F.col("st_sh")))
           .withColumn("_j", j))
     st = F.col("staple")
-    u_dept = F.when(st, rng.u("st_dept", mid, F.col("_j"))).otherwise(rng.u("dept", key, ln))
-    h_cat = F.when(st, rng.hash("st_cat", mid, F.col("_j"))).otherwise(rng.hash("cat", key, ln))
+    st_u, st_h = staple_draws(rng, mid, F.col("_j"))
+    u_dept = F.when(st, st_u).otherwise(rng.u("dept", key, ln))
+    h_cat = F.when(st, st_h).otherwise(rng.hash("cat", key, ln))
     u_pl = F.when(st, rng.u("st_pl", mid, F.col("_j"))).otherwise(rng.u("pl", key, ln))
     h_prod = F.when(st, rng.hash("st_prod", mid, F.col("_j"))).otherwise(rng.hash("prod", key, ln))
-    dept = F.element_at(F.element_at(department_table(), F.col("p_idx") + 1), F.floor(u_dept * CDF_BUCKETS).cast("int") + 1)
-    cat = F.when(F.col("is_target"), F.col("cat_target")).otherwise(
-        at(DEPT_CAT_OFFSET, dept) + F.pmod(h_cat, at(DEPT_CAT_COUNT, dept).cast("long")).cast("int"))
+    dept = department_of(F.col("p_idx"), u_dept)
+    cat = F.when(F.col("is_target"), F.col("cat_target")).otherwise(category_of(dept, h_cat))
     grp = F.col("_cat") * 2 + F.when(u_pl < F.col("pl"), 1).otherwise(0)
     pos = at(ref.grp_offset, grp) + F.pmod(h_prod, at(ref.grp_count, grp).cast("long")).cast("int")
     df = df.withColumn("_cat", cat).withColumn("pid", F.element_at(literal_array(ref.group_pids), pos + 1).cast("long"))

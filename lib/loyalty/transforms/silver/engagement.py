@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from loyalty.transforms.silver import parse as P
@@ -23,7 +23,22 @@ def conform_points_ledger(bronze: DataFrame) -> DataFrame:
         F.trim("source_ref").alias("source_ref"), *lineage(), malformed_flag())
 
 
+OFFER_ECONOMICS = ("reward_cost", "margin_rate", "funding_partner", "campaign_budget")
+
+
+def late_column(bronze: DataFrame, name: str) -> Column:
+    """A column a partner added part-way through a feed: the bronze column once conf declares
+    it, else (files delivered before and after, columns beyond conf) bronze's _rescued_data."""
+    rescued = F.get_json_object("_rescued_data", f"$.{name}")
+    return F.coalesce(F.col(name), rescued) if name in bronze.columns else rescued
+
+
 def conform_offers(bronze: DataFrame) -> DataFrame:
+    """One row per catalog delivery of an offer. The economics (reward_cost and campaign_budget in
+    dollars, margin_rate of the target category as a fraction, funding_partner: the banner or a
+    partner) arrived part-way, in a restatement of the whole catalog; a delivery without them
+    keeps nulls (rule economics_known in conf/dq.yaml counts them; the latest delivery wins)."""
+    raw = {c: late_column(bronze, c) for c in OFFER_ECONOMICS}
     return bronze.select(
         F.trim("offer_id").alias("offer_id"), F.trim("offer_name").alias("offer_name"),
         P.code("offer_type").alias("offer_type"), P.code("banner").alias("banner"),
@@ -31,6 +46,11 @@ def conform_offers(bronze: DataFrame) -> DataFrame:
         F.trim("reward_value").try_cast("decimal(10,2)").alias("reward_value"),
         P.money_from_dollars("min_spend").alias("min_spend"), P.to_date("start_date").alias("start_date"),
         P.to_date("end_date").alias("end_date"), P.utc_from_iso("created_at").alias("created_at"),
+        P.money_from_dollars(raw["reward_cost"]).alias("reward_cost"),
+        F.trim(raw["margin_rate"]).try_cast("decimal(18,6)").try_cast("decimal(5,3)").alias("margin_rate"),
+        P.code(raw["funding_partner"]).alias("funding_partner"),
+        P.money_from_dollars(raw["campaign_budget"]).alias("campaign_budget"),
+        *[raw[c].alias(f"chk_{c}_raw") for c in ("reward_cost", "margin_rate", "campaign_budget")],
         *lineage(), malformed_flag())
 
 
