@@ -12,6 +12,8 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
+PLAN_WEEK ?= 2026-11-02   # the first Monday after generator.end_date (2026-10-31)
+
 .PHONY: help check-java install demo test generate ingest silver gold models offers maintain clean-data mlflow-ui
 
 help:
@@ -49,6 +51,7 @@ demo: install
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
+	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
@@ -71,6 +74,7 @@ models: install
 offers: install
 	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
+	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
 
 maintain: install
 	./spark-submit.sh maintain_lake --env $(ENV) $(SETARGS)
