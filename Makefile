@@ -12,12 +12,14 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PYARROW_IGNORE_TIMEZONE ?= 1
 
-.PHONY: help check-java install demo test generate ingest silver gold models maintain clean-data mlflow-ui
+PLAN_WEEK ?= 2026-11-02   # the first Monday after generator.end_date (2026-10-31)
+
+.PHONY: help check-java install demo test generate ingest silver gold models offers maintain clean-data mlflow-ui
 
 help:
 	@echo "make demo   - set up .venv, generate demo feeds, run the pipeline locally"
 	@echo "make test   - set up .venv and run the test suite"
-	@echo "make generate | ingest | silver | gold | models - one stage of the demo pipeline"
+	@echo "make generate | ingest | silver | gold | models | offers - one stage of the demo pipeline"
 	@echo "make maintain   - compact small files, checkpoint and vacuum every table (maintain_lake)"
 	@echo "make mlflow-ui  - MLflow UI on the local store (http://127.0.0.1:5000)"
 	@echo "make clean-data - delete ./data (landing, lake, truth, mlflow)"
@@ -47,6 +49,9 @@ demo: install
 	$(PY) benchmarks/segments_vs_personas.py --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
+	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
+	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
+	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
@@ -65,6 +70,11 @@ models: install
 	./spark-submit.sh score_segments --env $(ENV) $(SETARGS) --all
 	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
+
+offers: install
+	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
+	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
+	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
 
 maintain: install
 	./spark-submit.sh maintain_lake --env $(ENV) $(SETARGS)
