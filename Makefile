@@ -43,7 +43,7 @@ demo: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
 	./spark-submit.sh ingest_bronze --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
-	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
+	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 4
 	./spark-submit.sh train_segments --env $(ENV) $(SETARGS)
 	./spark-submit.sh score_segments --env $(ENV) $(SETARGS) --all
 	$(PY) benchmarks/segments_vs_personas.py --env $(ENV) $(SETARGS)
@@ -51,7 +51,6 @@ demo: install
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
-	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
@@ -63,7 +62,7 @@ silver: install
 	./spark-submit.sh build_silver --env $(ENV) $(SETARGS)
 
 gold: install
-	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 2
+	./spark-submit.sh build_gold --env $(ENV) $(SETARGS) --snapshots 4
 
 models: install
 	./spark-submit.sh train_segments --env $(ENV) $(SETARGS)
