@@ -25,9 +25,11 @@ def session_root(tmp_path_factory):
 def spark(session_root):
     events = session_root / "spark-events"     # the event log, searched for key material (test_privacy)
     events.mkdir()
+    # 4 GB driver heap: this one session lives through the whole suite; with Spark's 1 GB default it ran
+    # out of heap (OutOfMemoryError in the event-log listener, SparkContext stopped) ~35 job tests in
     cfg = conf.load("test", [f"data_root={session_root}/spark"],
                     spark_conf=["spark.eventLog.enabled=true", f"spark.eventLog.dir={events.as_uri()}",
-                                "spark.eventLog.compress=false"])
+                                "spark.eventLog.compress=false", "spark.driver.memory=4g"])
     session = build_session("tests", cfg)
     yield session
     session.stop()
