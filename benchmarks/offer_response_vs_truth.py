@@ -10,10 +10,12 @@ champion instead), scores the evaluation issues and prints, in one run on the sa
 - Qini and AUUC with bootstrap 95% intervals for the uplift model, the propensity baseline, a random
   ranking and the oracle ranking by the planted uplift (the reference: the best any model could do
   with these members, offers and outcomes);
-- the correlation of predicted uplift with the planted uplift of the member (truth/members.parquet,
-  ``offer_uplift``: today the persona's intention-to-treat uplift), overall and per offer type;
+- the correlation of predicted uplift with the planted uplift of the pair (``generate.response.
+  true_response``: the true P(convert | treated) - P(convert | control) of that member and offer, from
+  the truth files), overall and per offer type, and with the member's average (truth/members.parquet
+  ``offer_uplift``);
 - the planted incremental conversions captured by targeting the top 10/20/30% of evaluation issues
-  by each ranking (sum of planted uplift), as a share of the oracle's;
+  by each ranking (sum of the pairs' planted uplift), as a share of the oracle's;
 - rows scored per second.
 
 The truth is read here only: jobs never read it (docs/DESIGN.md, "Ground truth").
@@ -40,12 +42,17 @@ from loyalty.offers.response import run, serve, settings, training  # noqa: E402
 from loyalty.spark import build_session  # noqa: E402
 
 
-def planted(spark, cfg):
+def planted(spark, cfg, rows):
+    """``rows`` + true_uplift (the pair's planted uplift) and member_uplift (the member's average)."""
+    from loyalty.generate.response import true_response
+
     path = os.path.join(cfg["paths.truth"], "members.parquet")
-    if not os.path.exists(path):
-        sys.exit(f"no planted truth at {path} (generate the data with generate_feeds first)")
-    return spark.read.parquet(path).select(F.upper(F.trim("member_id")).alias("member_id"),
-                                           F.col("offer_uplift").cast("double").alias("true_uplift"), "persona")
+    if not os.path.exists(path) or not os.path.exists(os.path.join(cfg["paths.truth"], "offer_response.json")):
+        sys.exit(f"no planted truth at {cfg['paths.truth']} (generate the data with generate_feeds first)")
+    member = spark.read.parquet(path).select("member_id", F.col("offer_uplift").cast("double").alias("member_uplift"))
+    pairs = rows.select("member_id", "offer_id").distinct()
+    truth = true_response(spark, cfg["paths.truth"], pairs).select("member_id", "offer_id", "true_uplift")
+    return rows.join(truth, ["member_id", "offer_id"], "left").join(member, "member_id", "left")
 
 
 def captured(scored, rankings, shares):
@@ -82,11 +89,11 @@ def main(argv=None) -> int:
         what = f"champion version {version}"
     else:
         fitted = M.fit(train_rows, p)
-        model, what = fitted.model, f"T-learner fitted on {fitted.rows} issues closed before {split_date}"
+        form = "S-learner" if p.learner == "s_logistic" else f"T-learner ({p.learner})"
+        model, what = fitted.model, f"{form} fitted on {fitted.rows} issues closed before {split_date}"
     fit_s = time.monotonic() - t
-    truth = planted(spark, cfg)
     t = time.monotonic()
-    scored = (serve.score(model, eval_rows).join(truth, "member_id", "left")
+    scored = (planted(spark, cfg, serve.score(model, eval_rows))
               .withColumn("_random", E.hash_uniform(["member_id", "offer_id"], "random-ranking", p.seed))
               .withColumn("_oracle", F.coalesce("true_uplift", F.lit(0.0))).persist())
     n = scored.count()
@@ -107,7 +114,9 @@ def main(argv=None) -> int:
           f"[{m['uplift_minus_propensity_qini_ci_low']:.4f}, {m['uplift_minus_propensity_qini_ci_high']:.4f}]")
     known = scored.where(F.col("true_uplift").isNotNull())
     print(f"\ncorrelation with the planted uplift ({known.count()} rows with truth): "
-          f"uplift {known.stat.corr('uplift', 'true_uplift'):.3f}, propensity {known.stat.corr('p_treated', 'true_uplift'):.3f}")
+          f"uplift {known.stat.corr('uplift', 'true_uplift'):.3f}, propensity {known.stat.corr('p_treated', 'true_uplift'):.3f}"
+          f" (with the member's average: uplift {known.stat.corr('uplift', 'member_uplift'):.3f}, "
+          f"propensity {known.stat.corr('p_treated', 'member_uplift'):.3f})")
     for r in (known.groupBy("offer_type").agg(F.corr("uplift", "true_uplift").alias("c"), F.count(F.lit(1)).alias("n"))
               .orderBy("offer_type").collect()):
         print(f"  {r['offer_type']:<14} {r['c'] if r['c'] is not None else float('nan'):.3f}  ({r['n']} rows)")

@@ -125,7 +125,8 @@ def test_train_register_gate_and_serve_on_a_planted_lake(spark, cfg, tmp_path):
     assert version == 1
     pairs = spark.createDataFrame([("m001", "O3"), ("m002", "O3")], "member_id string, offer_id string")
     rows = FT.pair_features(pairs, lake.read(spark, cfg, "gold.member_features").where("as_of = '2026-10-01'"),
-                            lake.read(spark, cfg, "silver.offers"))
+                            lake.read(spark, cfg, "silver.offers"), lake.read(spark, cfg, "silver.transaction_lines"),
+                            lake.read(spark, cfg, "silver.products"))
     got = {r["member_id"]: r for r in serve.score(model, rows).collect()}
     assert got["m001"]["uplift"] > got["m002"]["uplift"] + 0.2         # persuadable vs a heavy buyer
     assert got["m001"]["uplift"] == pytest.approx(got["m001"]["p_treated"] - got["m001"]["p_control"])

@@ -1,7 +1,7 @@
-"""Pair features, the T-learner and scoring: hand-checked pair columns, and a fit on synthetic issues
+"""Pair features, the S- and T-learners and scoring: hand-checked pair columns, and a fit on synthetic issues
 with a planted heterogeneous uplift that the model must recover (and the propensity ranking not)."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,6 +26,15 @@ def offers(spark):
          date(2026, 10, 14))], OFFERS)
 
 
+LINES = "member_id string, receipt_id string, banner string, txn_ts timestamp, business_date date, upc string, " \
+        "line_amount decimal(12,2)"
+PRODUCTS = "upc string, category string, valid_from timestamp, valid_to timestamp"
+
+
+def no_lines(spark):
+    return spark.createDataFrame([], LINES), spark.createDataFrame([], PRODUCTS)
+
+
 def member_features(spark, n=2, digital=None, trips=None):
     """gold.member_features-like rows: every model column 0 except a few."""
     cols = {c: F.lit(0.0) for c in FT.MEMBER_FEATURES + FT.DEPT_SHARES}
@@ -44,17 +53,45 @@ def test_pair_features_relate_member_and_offer(spark):
     pairs = spark.createDataFrame([("m0", "O1", 7), ("m0", "O2", 8), ("m9", "O1", 9)],
                                   "member_id string, offer_id string, tag int")
     rows = {(r["member_id"], r["offer_id"]): r for r in
-            FT.pair_features(pairs, member_features(spark, 1), offers(spark)).collect()}
+            FT.pair_features(pairs, member_features(spark, 1), offers(spark), *no_lines(spark)).collect()}
     a, b, missing = rows[("m0", "O1")], rows[("m0", "O2")], rows[("m9", "O1")]
     assert a["tag"] == 7 and a["has_features"] == 1.0 and a["at_home_banner"] == 1.0 and b["at_home_banner"] == 0.0
     assert a["banner_spend_share"] == 0.75 and b["banner_spend_share"] == 0.25
     assert a["min_spend_to_basket"] == pytest.approx(0.5) and b["min_spend_to_basket"] == pytest.approx(0.25)
     assert a["log_reward_value"] == pytest.approx(6.908754779)        # log1p(1000)
     assert a["recency_days"] == 5.0 and a["trips_90d"] == 0.0
+    assert a["log_target_receipts"] == 0.0 and a["target_receipt_share"] == 0.0
     # a member without a features row: fill values, flagged
     assert missing["has_features"] == 0.0 and missing["recency_days"] == 365.0 and missing["banner_spend_share"] == 0.0
     assert missing["min_spend_to_basket"] == 20.0 and missing["at_home_banner"] == 0.0
     assert all(missing[c] is not None for c in FT.INPUT_COLUMNS)
+
+
+def test_target_history_counts_receipts_of_the_target_category_before_the_snapshot(spark):
+    """m0 as of 2026-10-01: receipts r1 (two DAIRY lines: counted once), r2 (DAIRY, 2025-10-01: the first
+    day of the 365-day window), r3 (on as_of itself: not before it), r4 (2025-09-30: outside), r5 (a
+    product that was SNACKS until 2026-09-01 and DAIRY after: bought in August, so SNACKS then), r6
+    (SNACKS). So 2 DAIRY receipts; with trips_365d = 8 the share is 0.25; O2 (SNACKS) sees r5 and r6."""
+    ts = datetime.fromisoformat
+    lines = spark.createDataFrame([
+        ("m0", "r1", "FRESHMART", ts("2026-09-20 10:00"), date(2026, 9, 20), "u1", Decimal("3.00")),
+        ("m0", "r1", "FRESHMART", ts("2026-09-20 10:00"), date(2026, 9, 20), "u2", Decimal("4.00")),
+        ("m0", "r2", "FRESHMART", ts("2025-10-01 10:00"), date(2025, 10, 1), "u1", Decimal("3.00")),
+        ("m0", "r3", "FRESHMART", ts("2026-10-01 10:00"), date(2026, 10, 1), "u1", Decimal("3.00")),
+        ("m0", "r4", "FRESHMART", ts("2025-09-30 10:00"), date(2025, 9, 30), "u1", Decimal("3.00")),
+        ("m0", "r5", "VALUMART", ts("2026-08-10 10:00"), date(2026, 8, 10), "u3", Decimal("3.00")),
+        ("m0", "r6", "VALUMART", ts("2026-08-11 10:00"), date(2026, 8, 11), "u4", Decimal("3.00"))], LINES)
+    products = spark.createDataFrame([
+        ("u1", "DAIRY", ts("2020-01-01 00:00"), None), ("u2", "DAIRY", ts("2020-01-01 00:00"), None),
+        ("u3", "SNACKS", ts("2020-01-01 00:00"), ts("2026-09-01 00:00")),
+        ("u3", "DAIRY", ts("2026-09-01 00:00"), None), ("u4", "SNACKS", ts("2020-01-01 00:00"), None)], PRODUCTS)
+    feats = member_features(spark, 1).withColumn("trips_365d", F.lit(8.0))
+    pairs = spark.createDataFrame([("m0", "O1"), ("m0", "O2"), ("m9", "O1")], "member_id string, offer_id string")
+    got = {r["offer_id"] + r["member_id"]: r for r in FT.pair_features(pairs, feats, offers(spark), lines, products).collect()}
+    assert got["O1m0"]["target_receipts_365d"] == 2 and got["O1m0"]["target_receipt_share"] == pytest.approx(0.25)
+    assert got["O1m0"]["log_target_receipts"] == pytest.approx(1.0986122887)    # log1p(2)
+    assert got["O2m0"]["target_receipts_365d"] == 2 and got["O2m0"]["target_receipt_share"] == pytest.approx(0.25)
+    assert got["O1m9"]["target_receipts_365d"] == 0 and got["O1m9"]["target_receipt_share"] == 0.0
 
 
 def planted(spark, n):
@@ -64,7 +101,7 @@ def planted(spark, n):
                             trips=(F.col("id") % 4 >= 2).cast("double") * 30.0)
     pairs = (spark.range(n).withColumn("member_id", F.concat(F.lit("m"), F.col("id").cast("string")))
              .withColumn("offer_id", F.when(F.col("id") % 3 == 0, "O2").otherwise("O1")).drop("id"))
-    rows = FT.pair_features(pairs, feats, offers(spark))
+    rows = FT.pair_features(pairs, feats, offers(spark), *no_lines(spark))
     u_t, u_y = E.hash_uniform(["member_id"], "t", 1), E.hash_uniform(["member_id"], "y", 1)
     tau = F.when((F.col("digital_sessions_90d") > 0) & (F.col("offer_id") == "O1"), 0.35).otherwise(0.0)
     base = F.when(F.col("trips_90d") > 0, 0.4).otherwise(0.05)
@@ -72,8 +109,10 @@ def planted(spark, n):
             .withColumn("converted", (u_y < base + F.col("treated") * tau).cast("int")))
 
 
-def test_t_learner_recovers_a_planted_uplift(spark):
-    cfg = load("test", ["offers.response.min_rows_per_arm=50"])
+@pytest.mark.parametrize("learner", ["s_logistic", "logistic"])
+def test_learner_recovers_a_planted_uplift(spark, learner):
+    """S-learner (the default) and T-learner alike."""
+    cfg = load("test", ["offers.response.min_rows_per_arm=50", f"offers.response.learner={learner}"])
     p = from_conf(cfg)
     rows = planted(spark, 4000).persist()
     train, test = rows.where(F.col("member_id").substr(-1, 1) != "7"), rows.where(F.col("member_id").substr(-1, 1) == "7")

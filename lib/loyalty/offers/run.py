@@ -77,7 +77,10 @@ def champion_scorer(cfg: Config) -> Scorer:
         from loyalty.offers.response.serve import score as serve_score
 
         model, version = response_run.load_champion(cfg)
-        scored = serve_score(model, pair_features(pairs.select(MEMBER, OFFER), features, offers))
+        spark = pairs.sparkSession
+        lines = lake.read(spark, cfg, response_run.LINES)
+        products = lake.read(spark, cfg, response_run.PRODUCTS)
+        scored = serve_score(model, pair_features(pairs.select(MEMBER, OFFER), features, offers, lines, products))
         name = cfg.get("offers.response.model_name", "loyalty_offer_response")
         return scored.select(*SCORE_COLUMNS), {str(name): str(version)}
     return score

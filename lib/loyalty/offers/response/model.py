@@ -1,4 +1,4 @@
-"""The uplift model (pure: no tables, no MLflow): a two-model T-learner.
+"""The uplift model (pure: no tables, no MLflow): a two-model T-learner, or a one-model S-learner.
 
 Why a T-learner: the planner needs calibrated P(convert | treated) and P(convert | control) per
 pair (value = uplift x margin - cost, and the propensity baseline is P(convert | treated) itself),
@@ -9,6 +9,13 @@ default arm is an L2 logistic regression on standardized features with explicit 
 (offer type x member features, target category x department shares): small control samples and
 a difference of two models punish variance more than bias, and GBT arms fitted separately make
 noisy differences; ``learner: gbt`` is there to compare.
+
+``learner: s_logistic`` fits one logistic regression on all issues with the treatment flag and
+its interactions with every feature as inputs ([x, t, t x x]), and scores each pair twice (t = 1,
+t = 0). The control arm is small (the planted history holds out ~15% per offer): here the baseline
+response is learned from both arms together and only the treatment terms carry the difference,
+shrunk by the same L2 penalty toward "no heterogeneity", instead of two separate fits whose
+noises add up in the difference.
 
 The fitted model is one Spark ``PipelineModel`` (feature stages, then the treated arm writing
 ``_p_t``, then the control arm writing ``_p_c``), so MLflow logs, registers and loads it as one
@@ -22,7 +29,8 @@ from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
-from pyspark.ml.feature import Interaction, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.feature import (Interaction, OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer,
+                                VectorAssembler)
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -31,6 +39,7 @@ from loyalty.offers.response.settings import CONVERTED, TREATED, Params, Respons
 
 VECTOR = "_resp_vec"
 ARMS = {"treated": ("_p_t", "_raw_t", "_pred_t"), "control": ("_p_c", "_raw_c", "_pred_c")}
+S_TREATMENT = {"treated": ("_s_t1", 1.0), "control": ("_s_t0", 0.0), "fit": ("_s_t", None)}
 
 
 def feature_pipeline() -> Pipeline:
@@ -82,8 +91,43 @@ def arm_counts(rows: DataFrame) -> dict:
             "control_conversions": int(r["yc"] or 0)}
 
 
+def s_inputs(which: str) -> list:
+    """Stages that append the S-learner's unscaled input ``_s_raw_<which>``: [x, t, t x x] with x the
+    unscaled feature vector (``_vec_raw``: Interaction needs the assembler's vector attributes) and t the
+    treatment indicator (the row's ``treated`` when fitting, 1 or 0 when scoring an arm)."""
+    col, value = S_TREATMENT[which]
+    source = f"CAST({TREATED} AS DOUBLE)" if value is None else f"CAST({value} AS DOUBLE)"
+    return [SQLTransformer(statement=f"SELECT *, {source} AS {col} FROM __THIS__"),
+            Interaction(inputCols=[col, "_vec_raw"], outputCol=f"_s_tx_{which}"),
+            VectorAssembler(inputCols=["_vec_raw", col, f"_s_tx_{which}"], outputCol=f"_s_raw_{which}")]
+
+
+def fit_s_learner(raw: DataFrame, p: Params) -> list:
+    """One logistic regression on every row with the treatment and its interactions with the features
+    as inputs (standardized like the T-learner's), scored twice (t = 1, t = 0) for p_treated and
+    p_control. ``raw``: treated, _label, _vec_raw. Stages to append after the feature stages."""
+    data = raw
+    for stage in s_inputs("fit"):
+        data = stage.transform(data)
+    scaler = StandardScaler(inputCol="_s_raw_fit", outputCol="_s_vec_fit", withMean=False, withStd=True).fit(data)
+    data = scaler.transform(data).persist()
+    try:
+        lr = LogisticRegression(regParam=p.reg_param, elasticNetParam=p.elastic_net, maxIter=p.max_iter,
+                                standardization=False, featuresCol="_s_vec_fit", labelCol="_label").fit(data)
+    finally:
+        data.unpersist()
+    stages = []
+    for which in ("treated", "control"):
+        prob, raw_col, pred = ARMS[which]
+        stages += [*s_inputs(which),
+                   scaler.copy({scaler.inputCol: f"_s_raw_{which}", scaler.outputCol: f"_s_vec_{which}"}),
+                   lr.copy({lr.featuresCol: f"_s_vec_{which}", lr.probabilityCol: prob,
+                            lr.rawPredictionCol: raw_col, lr.predictionCol: pred})]
+    return stages
+
+
 def fit(rows: DataFrame, p: Params) -> Fitted:
-    """Fit the T-learner on training rows (``features.model_columns`` output with treated, converted)."""
+    """Fit the learner on training rows (``features.model_columns`` output with treated, converted)."""
     started = time.monotonic()
     c = arm_counts(rows)
     for name, n in (("treated", c["treated"]), ("control", c["control"])):
@@ -92,13 +136,16 @@ def fit(rows: DataFrame, p: Params) -> Fitted:
                                 f"{p.min_rows_per_arm}): more offer history or a later --as-of is needed")
     rows = rows.withColumn("_label", F.col(CONVERTED).cast("double"))
     feats = feature_pipeline().fit(rows)
-    vec = feats.transform(rows).select(TREATED, "_label", VECTOR).persist()
+    vec = feats.transform(rows).select(TREATED, "_label", VECTOR, "_vec_raw").persist()
     try:
-        treated = arm(p, "treated").fit(vec.where(F.col(TREATED) == 1))
-        control = arm(p, "control").fit(vec.where(F.col(TREATED) == 0))
+        if p.learner == "s_logistic":
+            heads = fit_s_learner(vec.select(TREATED, "_label", "_vec_raw"), p)
+        else:
+            heads = [arm(p, "treated").fit(vec.where(F.col(TREATED) == 1)),
+                     arm(p, "control").fit(vec.where(F.col(TREATED) == 0))]
     finally:
         vec.unpersist()
-    model = PipelineModel(stages=[*feats.stages, treated, control])
+    model = PipelineModel(stages=[*feats.stages, *heads])
     rate = lambda y, n: y / n if n else 0.0   # noqa: E731
     return Fitted(model, c["rows"], c["treated"], c["control"], rate(c["treated_conversions"], c["treated"]),
                   rate(c["control_conversions"], c["control"]), time.monotonic() - started)

@@ -26,8 +26,10 @@ from loyalty.offers.response import evaluate as E
 from loyalty.offers.response.features import model_columns
 from loyalty.offers.response.model import Fitted, arm_counts, fit
 from loyalty.offers.response.serve import score
-from loyalty.offers.response.settings import MEMBER, OFFER, P_TREATED, UPLIFT, Params, ResponseError, from_conf
-from loyalty.offers.response.training import attach_features, closed_before, issues, split, with_outcome
+from loyalty.offers.response.settings import (FEATURES_AS_OF, MEMBER, OFFER, P_TREATED, UPLIFT, Params, ResponseError,
+                                              from_conf)
+from loyalty.offers.response.training import (attach_features, closed_before, issues, split, with_outcome,
+                                              with_target_history)
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +71,11 @@ def training_rows(spark: SparkSession, cfg: Config, as_of: date, p: Params) -> t
         if not lake.exists(cfg, table):
             raise ResponseError(f"{table} does not exist: build silver and gold (build_gold) first")
     issued = issues(lake.read(spark, cfg, EVENTS), before=as_of)
-    labeled = with_outcome(issued, lake.read(spark, cfg, OFFERS), lake.read(spark, cfg, LINES),
-                           lake.read(spark, cfg, PRODUCTS)).persist()
+    lines, products = lake.read(spark, cfg, LINES), lake.read(spark, cfg, PRODUCTS)
+    labeled = with_outcome(issued, lake.read(spark, cfg, OFFERS), lines, products).persist()
     feats = lake.read(spark, cfg, FEATURES).where(F.col("as_of") <= F.lit(as_of))
-    rows = model_columns(attach_features(labeled, feats, p.max_feature_age_days)).persist()
+    attached = attach_features(labeled, feats, p.max_feature_age_days)
+    rows = model_columns(with_target_history(attached, FEATURES_AS_OF, lines, products)).persist()
     n_issues, n_rows = labeled.count(), rows.count()
     labeled.unpersist()
     counts = {"issues": n_issues, "rows_with_features": n_rows, "rows_without_features": n_issues - n_rows}
@@ -94,7 +97,8 @@ def train(spark: SparkSession, cfg: Config, as_of: date) -> TrainResult:
     started = time.monotonic()
     with tracking.training_run(cfg, p.model_name, as_of, INPUTS) as run:
         mlflow.log_params({**p.log_params(), "split_date": split_date.isoformat(),
-                           "model_form": f"T-learner ({p.learner} arms)",
+                           "model_form": ("S-learner (one logistic regression, treatment interactions)"
+                                          if p.learner == "s_logistic" else f"T-learner ({p.learner} arms)"),
                            "served_model": "refit" if p.refit else "evaluated"})
         rows, counts = training_rows(spark, cfg, as_of, p)
         try:

@@ -12,7 +12,7 @@ ISSUE_TS, ISSUE_DATE = "issue_ts", "issue_date"
 TREATED, CONVERTED = "treated", "converted"          # treated: 1 = offer issued, 0 = random control (holdout)
 FEATURES_AS_OF = "features_as_of"
 P_TREATED, P_CONTROL, UPLIFT = "p_treated", "p_control", "uplift"
-LEARNERS = ("logistic", "gbt")
+LEARNERS = ("logistic", "s_logistic", "gbt")
 BASE = "offers.response"
 
 

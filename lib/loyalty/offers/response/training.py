@@ -16,6 +16,12 @@ its issue date (a snapshot at as_of uses only data before as_of), at most ``max_
 An issue with no such snapshot, or whose member is not in it, is left out (``attach_features``
 says how many): imputing features there would teach the model about members it cannot see.
 
+The pair's purchase history (``target_history``): the member's receipts holding a line of the
+offer's target category in the 365 days before the snapshot's as_of (the window of the snapshot's
+trips_365d), the product version valid at each purchase. Department shares say where a member
+shops; this says whether the member already buys what the offer promotes, which moves both the
+chance to buy it anyway and what the offer adds.
+
 Leakage rules (``split``): a training row's outcome window closed before the split date
 (end_date < split), so training knows nothing that happened after the split; an evaluation row
 was issued on or after the split and its window closed before as_of. Issues that straddle the
@@ -31,6 +37,8 @@ from pyspark.sql import functions as F
 
 from loyalty.offers.response.settings import CONVERTED, FEATURES_AS_OF, ISSUE_DATE, ISSUE_TS, MEMBER, OFFER, TREATED
 
+TARGET_RECEIPTS = "target_receipts_365d"
+HISTORY_DAYS = 365
 OFFER_COLUMNS = [OFFER, "offer_type", "banner", "target_category", "reward_value", "min_spend", "start_date",
                  "end_date"]
 
@@ -86,6 +94,30 @@ def with_outcome(issued: DataFrame, offers: DataFrame, lines: DataFrame, product
             .select(MEMBER, OFFER).distinct().withColumn("_hit", F.lit(1)))
     return (rows.join(hits, [MEMBER, OFFER], "left")
             .withColumn(CONVERTED, F.coalesce(F.col("_hit"), F.lit(0)).cast("int")).drop("_hit"))
+
+
+def target_history(keys: DataFrame, lines: DataFrame, products: DataFrame, days: int = HISTORY_DAYS) -> DataFrame:
+    """``keys`` (member_id, target_category, as_of) -> the same distinct keys with ``target_receipts_365d``:
+    the member's receipts with a line of that category (product version valid at the purchase) and a
+    business date in [as_of - days, as_of); 0 when none."""
+    keys = keys.select(MEMBER, "target_category", "as_of").where(F.col(MEMBER).isNotNull()).distinct()
+    cat = category_lines(lines, products, keys.select("target_category").distinct())
+    counts = (keys.join(cat.withColumnRenamed("category", "target_category"), [MEMBER, "target_category"])
+              .where((F.col("business_date") < F.col("as_of"))
+                     & (F.col("business_date") >= F.date_sub(F.col("as_of"), days)))
+              .groupBy(MEMBER, "target_category", "as_of")
+              .agg(F.countDistinct("receipt_id").alias(TARGET_RECEIPTS)))
+    return (keys.join(counts, [MEMBER, "target_category", "as_of"], "left")
+            .withColumn(TARGET_RECEIPTS, F.coalesce(F.col(TARGET_RECEIPTS), F.lit(0)).cast("long")))
+
+
+def with_target_history(rows: DataFrame, as_of_col: str, lines: DataFrame, products: DataFrame) -> DataFrame:
+    """``rows`` (member_id, target_category, ``as_of_col``) + ``target_receipts_365d`` as of that column
+    (``target_history``); a row whose as_of is null gets 0."""
+    hist = target_history(rows.select(MEMBER, "target_category", F.col(as_of_col).alias("as_of")), lines, products)
+    hist = hist.withColumnRenamed("as_of", as_of_col)
+    return (rows.drop(TARGET_RECEIPTS).join(hist, [MEMBER, "target_category", as_of_col], "left")
+            .withColumn(TARGET_RECEIPTS, F.coalesce(F.col(TARGET_RECEIPTS), F.lit(0)).cast("long")))
 
 
 def attach_features(rows: DataFrame, features: DataFrame, max_age_days: int) -> DataFrame:
