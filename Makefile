@@ -51,6 +51,7 @@ demo: install
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
+	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
 
 generate: install
 	./spark-submit.sh generate_feeds --env $(ENV) $(SETARGS)
