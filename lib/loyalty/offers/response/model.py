@@ -1,24 +1,25 @@
 """The uplift model (pure: no tables, no MLflow): a two-model T-learner, or a one-model S-learner.
 
-Why a T-learner: the planner needs calibrated P(convert | treated) and P(convert | control) per
-pair (value = uplift x margin - cost, and the propensity baseline is P(convert | treated) itself),
-which the two arms give directly; a class-transformed outcome learner gives only their difference,
-and its unweighted form assumes a 50/50 split, while the planted history holds out ~15% per offer.
-Each arm is fitted on its own rows (treated issues, control issues) over the same features. The
-default arm is an L2 logistic regression on standardized features with explicit interactions
-(offer type x member features, target category x department shares): small control samples and
-a difference of two models punish variance more than bias, and GBT arms fitted separately make
-noisy differences; ``learner: gbt`` is there to compare.
+Why learners that give both probabilities: the planner needs calibrated P(convert | treated) and
+P(convert | control) per pair (value = uplift x margin - cost, and the propensity baseline is
+P(convert | treated) itself); a class-transformed outcome learner gives only their difference, and
+its unweighted form assumes a 50/50 split, while the planted history holds out ~15% per offer.
 
-``learner: s_logistic`` fits one logistic regression on all issues with the treatment flag and
-its interactions with every feature as inputs ([x, t, t x x]), and scores each pair twice (t = 1,
-t = 0). The control arm is small (the planted history holds out ~15% per offer): here the baseline
-response is learned from both arms together and only the treatment terms carry the difference,
-shrunk by the same L2 penalty toward "no heterogeneity", instead of two separate fits whose
-noises add up in the difference.
+``learner: s_logistic`` (the default, an S-learner) fits one L2 logistic regression on all issues
+with the treatment flag and its interactions with every feature as inputs ([x, t, t x x]), and
+scores each pair twice (t = 1, t = 0). The control arm is small: the baseline response is learned
+from both arms together and only the treatment terms carry the difference, shrunk by the same
+penalty toward "no heterogeneity", instead of two separate fits whose noises add up in the
+difference (docs/offers.md has the measured comparison).
 
-The fitted model is one Spark ``PipelineModel`` (feature stages, then the treated arm writing
-``_p_t``, then the control arm writing ``_p_c``), so MLflow logs, registers and loads it as one
+``learner: logistic`` (or ``gbt``) is the T-learner: each arm fitted on its own rows (treated issues,
+control issues) over the same features, an L2 logistic regression (or GBT) on standardized features.
+Both forms see the explicit interactions of the feature stages (offer type x member and pair
+features, target category x department shares).
+
+The fitted model is one Spark ``PipelineModel`` (feature stages, then the treated head writing
+``_p_t``, then the control head writing ``_p_c``: two arm models, or the S-learner applied with t = 1
+and t = 0), so MLflow logs, registers and loads it as one
 model; ``serve.score`` turns its output into p_treated, p_control and uplift.
 """
 
