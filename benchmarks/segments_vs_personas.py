@@ -11,6 +11,11 @@ that trained the model version that scored the rows: ``ari_personas`` (the snaps
 trained on, else the latest scored) and ``ari_personas_<as_of>`` per snapshot, plus the tables as
 ``personas_contingency.json``.
 
+``--algorithms`` fits KMeans and the Gaussian mixture (each with its silhouette-chosen k, as
+train_segments does) on the snapshot the champion was trained on (else the latest) and prints
+silhouette and ARI of both side by side, logging ``ari_personas_kmeans``/``_gmm`` and
+``silhouette_kmeans``/``_gmm`` into the champion's run: which one recovers the personas better.
+
 ``--sweep`` also fits the conf pipeline for each listed k on the latest gold.member_features snapshot
 and prints silhouette and ARI per k (nothing is logged or registered): how the silhouette-chosen k
 compares with the k that would recover the personas best.
@@ -79,12 +84,58 @@ def sweep(spark, cfg, ks, truth):
     df.unpersist()
 
 
+def compare_algorithms(spark, cfg, truth, log: bool):
+    """KMeans vs Gaussian mixture on one snapshot: each fitted as train_segments would (k by silhouette),
+    ARI against the planted personas on the same members."""
+    s = settings.from_conf(cfg)
+    snaps = run.available_as_of(spark, cfg, run.FEATURES_TABLE)
+    run_id, as_of = None, snaps[-1]
+    if log:
+        from mlflow.tracking import MlflowClient
+
+        from loyalty.ml import tracking
+        tracking.configure(cfg)
+        champ = tracking.champion(cfg, s.model_name)
+        if champ is not None:
+            run_id = champ.run_id
+            trained = MlflowClient().get_run(run_id).data.params.get("as_of")
+            as_of = date.fromisoformat(trained) if trained and date.fromisoformat(trained) in snaps else as_of
+    df = run.read_features(spark, cfg, as_of).join(truth, "member_id", "left").cache()
+    print(f"
+KMeans vs Gaussian mixture on gold.member_features as_of {as_of} ({df.count():,} members), "
+          f"k in {s.k_min}..{s.k_max} by silhouette")
+    out = {}
+    for algorithm in ("kmeans", "gmm"):
+        t0 = time.time()
+        result = fit.fit(df, settings.SegmentSettings(**{**s.__dict__, "algorithm": algorithm}))
+        scored = result.model.transform(df).where(F.col("persona").isNotNull())
+        _, _, table = evaluate.contingency(scored, settings.SEGMENT_ID, "persona")
+        out[algorithm] = (result.k, result.silhouette, evaluate.adjusted_rand_index(table))
+        print(f"  {algorithm:<7} k={result.k:2d}  silhouette {result.silhouette:.4f}  ARI {out[algorithm][2]:.4f}  "
+              f"({time.time() - t0:.1f}s)")
+    df.unpersist()
+    by_sil = max(out, key=lambda a: (out[a][1], a == "kmeans"))
+    by_ari = max(out, key=lambda a: (out[a][2], a == "kmeans"))
+    print(f"  silhouette (what the job's 'best' picks): {by_sil}; agreement with the personas: {by_ari}")
+    if run_id is not None:
+        from mlflow.tracking import MlflowClient
+        client = MlflowClient()
+        for a, (k, sil, ari) in out.items():
+            client.log_metric(run_id, f"ari_personas_{a}", ari)
+            client.log_metric(run_id, f"silhouette_{a}", sil)
+            client.log_metric(run_id, f"k_{a}", k)
+        client.set_tag(run_id, "segments.personas_winner", by_ari)
+        print(f"  logged to the champion's run {run_id}")
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="local")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--as-of", default="", help="comma-separated snapshots (default: all in gold.member_segments)")
     p.add_argument("--sweep", default="", help="comma-separated k values to fit and compare (optional)")
+    p.add_argument("--algorithms", action="store_true", help="fit KMeans and the Gaussian mixture, compare ARI")
     p.add_argument("--no-log", action="store_true", help="do not log the ARI to MLflow")
     args = p.parse_args(argv)
     cfg = conf.load(args.env, args.overrides)
@@ -104,6 +155,8 @@ def main(argv=None) -> int:
             print(f"{run.SEGMENTS_TABLE} does not exist yet (run train_segments and score_segments)")
         if results and not args.no_log:
             log_to_mlflow(cfg, results)
+        if args.algorithms:
+            compare_algorithms(spark, cfg, truth, not args.no_log)
         if args.sweep:
             sweep(spark, cfg, [int(k) for k in args.sweep.split(",") if k.strip()], truth)
     finally:

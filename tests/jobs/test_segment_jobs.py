@@ -72,6 +72,11 @@ def test_train_register_gate_score_round_trip(spark, cfg, tmp_path):
     assert run.data.params["data.gold.member_features.version"] == str(lake.version(cfg, segments.FEATURES_TABLE))
     assert run.data.params["chosen_k"] == "2" and run.data.metrics["silhouette"] > 0.5
     assert [m.step for m in client.get_metric_history(run.info.run_id, "silhouette_by_k")] == [2, 3]
+    # algorithm "best" (conf default): KMeans and the Gaussian mixture on the same rows, the winner said
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "silhouette_by_k_gmm")] == [2, 3]
+    winner = run.data.tags["segments.winner"]
+    assert winner in ("kmeans", "gmm") and run.data.params["chosen_algorithm"] == winner == v1.tags["segments.algorithm"]
+    assert run.data.metrics["silhouette"] == max(run.data.metrics["kmeans_silhouette"], run.data.metrics["gmm_silhouette"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"silhouette_curve.png", "silhouette_curve.json", "segment_profile.json", "segment_profile.png"} <= artifacts
 
@@ -87,7 +92,10 @@ def test_train_register_gate_score_round_trip(spark, cfg, tmp_path):
     assert score_segments.main(args + ["--as-of", OCT.isoformat()]) == 0
     assert score_segments.main(args) == 0
     seg = lake.read(spark, cfg, segments.SEGMENTS_TABLE)
-    assert seg.columns == ["member_id", "as_of", "segment_id", "segment_name", "distance", "model_version"]
+    assert seg.columns == ["member_id", "as_of", "segment_id", "segment_name", "distance", "segment_probability",
+                           "segment_probabilities", "model_version"]
+    soft = seg.where(F.col("segment_probability").isNotNull()).count()
+    assert soft == (120 if winner == "gmm" else 0)
     assert {r[0] for r in seg.select("model_version").distinct().collect()} == {1}
     names = {(r["member_id"], r["as_of"]): r["segment_name"] for r in seg.collect()}
     assert len(names) == 60 + 60

@@ -1,18 +1,19 @@
 """The segment model's Spark ML stages: a SQL stage (nulls filled, ``log1p`` of skewed columns) ->
-VectorAssembler -> StandardScaler -> KMeans, and the Euclidean distance to a row's centroid."""
+VectorAssembler -> StandardScaler -> KMeans or GaussianMixture, and the Euclidean distance to a row's
+centroid (a mixture component's mean)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.clustering import KMeans, KMeansModel
+from pyspark.ml.clustering import GaussianMixture, GaussianMixtureModel, KMeans, KMeansModel
 from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from loyalty.ml.segments.settings import FEATURES_VECTOR, PREFIX, RAW_VECTOR, SEGMENT_ID
+from loyalty.ml.segments.settings import FEATURES_VECTOR, PREFIX, PROBABILITY_VECTOR, RAW_VECTOR, SEGMENT_ID
 
 
 def quote(name: str) -> str:
@@ -55,11 +56,40 @@ def kmeans_estimator(k: int, seed: int, max_iter: int, tol: float, features_col:
                   predictionCol=prediction_col, initMode="k-means||", initSteps=init_steps)
 
 
-def kmeans_stage(model: PipelineModel) -> KMeansModel:
-    found = [s for s in model.stages if isinstance(s, KMeansModel)]
+def gmm_estimator(k: int, seed: int, max_iter: int, tol: float, features_col: str, prediction_col: str,
+                  probability_col: str = PROBABILITY_VECTOR) -> GaussianMixture:
+    """Full-covariance Gaussian mixture: soft membership (``probability_col``), hard segment = the most
+    probable component."""
+    return GaussianMixture(k=k, seed=seed, maxIter=max_iter, tol=tol, featuresCol=features_col,
+                           predictionCol=prediction_col, probabilityCol=probability_col)
+
+
+def cluster_stage(model: PipelineModel) -> KMeansModel | GaussianMixtureModel:
+    """The model's one clustering stage (KMeans or GaussianMixture)."""
+    found = [s for s in model.stages if isinstance(s, (KMeansModel, GaussianMixtureModel))]
     if len(found) != 1:
-        raise ValueError(f"expected one KMeansModel stage in the segment model, found {len(found)}")
+        raise ValueError(f"expected one KMeans or GaussianMixture stage in the segment model, found {len(found)}")
     return found[0]
+
+
+def kmeans_stage(model: PipelineModel) -> KMeansModel:
+    stage = cluster_stage(model)
+    if not isinstance(stage, KMeansModel):
+        raise ValueError(f"the segment model's clustering stage is a {type(stage).__name__}, not KMeans")
+    return stage
+
+
+def algorithm_of(model: PipelineModel) -> str:
+    """"kmeans" or "gmm"."""
+    return "gmm" if isinstance(cluster_stage(model), GaussianMixtureModel) else "kmeans"
+
+
+def centers(model: PipelineModel) -> list[list[float]]:
+    """The k centroids (KMeans) or component means (GaussianMixture) in the standardized space."""
+    stage = cluster_stage(model)
+    if isinstance(stage, GaussianMixtureModel):
+        return [[float(x) for x in g.mean] for g in stage.gaussians]
+    return [[float(x) for x in c] for c in stage.clusterCenters()]
 
 
 def with_distance(scored: DataFrame, centers: Sequence[Sequence[float]], *, features_col: str = FEATURES_VECTOR,

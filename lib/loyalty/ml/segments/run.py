@@ -86,7 +86,7 @@ def train(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
     df = read_features(spark, cfg, as_of)
     check_columns(df, s, cfg)
     with tracking.training_run(cfg, s.model_name, as_of, [FEATURES_TABLE]) as run:
-        mlflow.log_params({"features": ",".join(s.features), "log_features": ",".join(s.log_features),
+        mlflow.log_params({"algorithm": s.algorithm, "features": ",".join(s.features), "log_features": ",".join(s.log_features),
                            "fill": json.dumps(s.fill, sort_keys=True), "k_min": s.k_min, "k_max": s.k_max,
                            "seed": s.seed, "n_init": s.n_init, "init_steps": s.init_steps, "max_iter": s.max_iter,
                            "tol": s.tol,
@@ -95,12 +95,18 @@ def train(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
         mlflow.log_dict({"rules": [asdict(r) for r in s.rules]}, "naming_rules.json")
         result = fit(df, s)
         for r in result.curve:
-            mlflow.log_metric("silhouette_by_k", r.silhouette, step=r.k)
-            mlflow.log_metric("training_cost_by_k", r.training_cost, step=r.k)
+            suffix = "" if r.algorithm == "kmeans" else f"_{r.algorithm}"
+            mlflow.log_metric(f"silhouette_by_k{suffix}", r.silhouette, step=r.k)
+            mlflow.log_metric(f"training_cost_by_k{suffix}", r.training_cost, step=r.k)
+        for algorithm, r in result.best_by_algorithm.items():   # each algorithm's chosen k, same rows
+            mlflow.log_metrics({f"{algorithm}_silhouette": r.silhouette, f"{algorithm}_k": r.k})
         mlflow.log_metrics({"silhouette": result.silhouette, "k": result.k, "members": result.members,
                             "silhouette_sample_rows": result.sample_rows, "train_seconds": result.seconds})
-        mlflow.log_params({"chosen_k": result.k})
-        mlflow.log_dict({"curve": [asdict(r) for r in result.curve], "chosen_k": result.k}, "silhouette_curve.json")
+        mlflow.log_params({"chosen_k": result.k, "chosen_algorithm": result.algorithm})
+        mlflow.set_tag("segments.winner", result.algorithm if len(result.best_by_algorithm) > 1
+                       else f"{result.algorithm} (the only one fitted: ml.segments.algorithm)")
+        mlflow.log_dict({"curve": [asdict(r) for r in result.curve], "chosen_k": result.k,
+                         "chosen_algorithm": result.algorithm}, "silhouette_curve.json")
         mlflow.log_dict({"as_of": as_of.isoformat(), "segments": result.centroids}, "segment_profile.json")
         _log_plots(result, s)
         comparison = champion_on_snapshot(cfg, s, df, result, as_of)
@@ -109,9 +115,10 @@ def train(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
                                                   result.silhouette, greater_is_better=True, comparison=comparison)
         _tag_version(s.model_name, promotion.version, result)
         run_id = run.info.run_id
-    log.info("train_segments as_of %s: k=%d silhouette %.4f in %.1fs, version %d (%s)", as_of, result.k,
-             result.silhouette, result.seconds, promotion.version, promotion.reason)
-    return {"model": s.model_name, "as_of": as_of.isoformat(), "members": result.members, "k": result.k,
+    log.info("train_segments as_of %s: %s k=%d silhouette %.4f in %.1fs, version %d (%s)", as_of, result.algorithm,
+             result.k, result.silhouette, result.seconds, promotion.version, promotion.reason)
+    return {"model": s.model_name, "as_of": as_of.isoformat(), "members": result.members,
+            "algorithm": result.algorithm, "k": result.k,
             "silhouette": round(result.silhouette, 4), "version": promotion.version,
             "promoted": promotion.promoted, "run_id": run_id, "seconds": result.seconds,
             "names": result.names, "reason": promotion.reason}
@@ -148,6 +155,7 @@ def _tag_version(model_name: str, version: int, result: FitResult) -> None:
     from mlflow.tracking import MlflowClient
     client = MlflowClient()
     client.set_model_version_tag(model_name, str(version), "segments.k", str(result.k))
+    client.set_model_version_tag(model_name, str(version), "segments.algorithm", result.algorithm)
     client.set_model_version_tag(model_name, str(version), "segments.names",
                                  json.dumps({str(k): v for k, v in result.names.items()}))
 
@@ -160,16 +168,17 @@ def _log_plots(result: FitResult, s: SegmentSettings) -> None:
     import matplotlib.pyplot as plt
     import mlflow
 
-    ks = [r.k for r in result.curve]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(ks, [r.silhouette for r in result.curve], "o-", color="tab:blue", label="silhouette")
+    styles = {"kmeans": ("o-", "tab:blue", "KMeans"), "gmm": ("s--", "tab:green", "Gaussian mixture")}
+    for algorithm in result.best_by_algorithm:
+        rows = [r for r in result.curve if r.algorithm == algorithm]
+        marker, color, label = styles[algorithm]
+        ax.plot([r.k for r in rows], [r.silhouette for r in rows], marker, color=color, label=label)
     ax.axvline(result.k, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("k")
-    ax.set_ylabel("silhouette", color="tab:blue")
-    ax2 = ax.twinx()
-    ax2.plot(ks, [r.training_cost for r in result.curve], "s:", color="tab:red", label="cost (WSSSE)")
-    ax2.set_ylabel("training cost (WSSSE)", color="tab:red")
-    ax.set_title(f"KMeans: silhouette by k (chosen k={result.k})")
+    ax.set_ylabel("silhouette")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(f"silhouette by k (chosen: {styles[result.algorithm][2]}, k={result.k})")
     fig.tight_layout()
     mlflow.log_figure(fig, "silhouette_curve.png")
     plt.close(fig)
@@ -203,8 +212,9 @@ def score(spark: SparkSession, cfg: Config, as_of: date, s: SegmentSettings | No
     out = []
     scored = assign(model, features, version, keep=s.profile_columns).persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        # schema_evolution: a table written before segment_probability(-ies) existed gains them
         info = lake.overwrite(scored.select(*T.SEGMENT_COLUMNS), cfg, SEGMENTS_TABLE, partition_by=["as_of"],
-                              partitions=part)
+                              partitions=part, schema_evolution=True)
         if info.rows == 0:
             log.warning("%s as_of %s: no members scored", SEGMENTS_TABLE, as_of)
         out.append({"table": SEGMENTS_TABLE, "as_of": as_of.isoformat(), "rows": info.rows, "version": info.version,

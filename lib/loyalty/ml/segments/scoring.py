@@ -9,17 +9,29 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from loyalty.ml.segments.naming import filled
-from loyalty.ml.segments.pipeline import kmeans_stage, with_distance
-from loyalty.ml.segments.settings import SEGMENT_ID, SEGMENT_NAME, SegmentSettings
+from pyspark.ml.functions import vector_to_array
+
+from loyalty.ml.segments.pipeline import algorithm_of, centers, with_distance
+from loyalty.ml.segments.settings import PROBABILITY_VECTOR, SEGMENT_ID, SEGMENT_NAME, SegmentSettings
 
 
 def assign(model: PipelineModel, features: DataFrame, version: int, *, member_col: str = "member_id",
            as_of_col: str = "as_of", keep: Sequence[str] = ()) -> DataFrame:
     """gold.member_segments rows: member_id, as_of, segment_id, segment_name, distance (to the
-    centroid, in the model's standardized feature space), model_version; plus ``keep`` columns."""
-    scored = with_distance(model.transform(features), kmeans_stage(model).clusterCenters())
+    centroid or the mixture component's mean, in the model's standardized feature space),
+    segment_probability (a Gaussian mixture's posterior probability of the assigned segment; null for
+    KMeans, a hard assignment), segment_probabilities (the mixture's probability per segment id; null
+    for KMeans), model_version; plus ``keep`` columns."""
+    scored = with_distance(model.transform(features), centers(model))
+    if algorithm_of(model) == "gmm":
+        probs = vector_to_array(F.col(PROBABILITY_VECTOR))
+        prob = F.element_at(probs, (F.col(SEGMENT_ID) + 1).cast("int"))
+    else:
+        probs, prob = F.lit(None).cast("array<double>"), F.lit(None).cast("double")
     return scored.select(member_col, as_of_col, F.col(SEGMENT_ID).cast("int").alias(SEGMENT_ID), SEGMENT_NAME,
                          F.col("distance").cast("double").alias("distance"),
+                         prob.cast("double").alias("segment_probability"),
+                         probs.cast("array<double>").alias("segment_probabilities"),
                          F.lit(int(version)).alias("model_version"), *keep)
 
 

@@ -13,6 +13,8 @@ KEY = "ml.segments"
 PREFIX = "_seg_x_"
 RAW_VECTOR = "_seg_raw"
 FEATURES_VECTOR = "_seg_features"
+PROBABILITY_VECTOR = "_seg_probability"   # GaussianMixture: membership probability per component
+ALGORITHMS = ("kmeans", "gmm", "best")    # best: fit both, keep the higher silhouette on the same rows
 SEGMENT_ID = "segment_id"
 SEGMENT_NAME = "segment_name"
 
@@ -31,6 +33,7 @@ class Rule:
 @dataclass(frozen=True)
 class SegmentSettings:
     model_name: str = "loyalty_segments"
+    algorithm: str = "kmeans"
     features: tuple[str, ...] = ()
     log_features: tuple[str, ...] = ()
     fill: dict[str, float] = field(default_factory=dict)        # value for a null feature (default 0)
@@ -99,8 +102,12 @@ def from_conf(cfg: Config) -> SegmentSettings:
     if gate != "silhouette":
         raise ConfigError(f"setting '{key('gate_metric')}' in {cfg.where(key('gate_metric'))}: only 'silhouette' "
                           f"is supported, got {gate!r}")
+    algorithm = cfg.typed(key("algorithm"), str, "kmeans")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"setting '{key('algorithm')}' in {cfg.where(key('algorithm'))} must be one of "
+                          f"{', '.join(ALGORITHMS)}, got {algorithm!r}")
     return SegmentSettings(
-        model_name=cfg.typed(key("model_name"), str, "loyalty_segments"),
+        model_name=cfg.typed(key("model_name"), str, "loyalty_segments"), algorithm=algorithm,
         features=features, log_features=log_features,
         fill={str(k): float(v) for k, v in fill.items()},
         profile_extra=str_list("profile_extra", []),

@@ -8,7 +8,8 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-SEGMENT_COLUMNS = ["member_id", "as_of", "segment_id", "segment_name", "distance", "model_version"]
+SEGMENT_COLUMNS = ["member_id", "as_of", "segment_id", "segment_name", "distance", "segment_probability",
+                   "segment_probabilities", "model_version"]
 MIGRATION_COLUMNS = ["from_as_of", "to_as_of", "from_segment", "to_segment", "members"]
 VERSION_COLUMNS = ["from_model_version", "to_model_version"]
 NEW, GONE = "NEW", "GONE"
