@@ -101,8 +101,7 @@ def compare_algorithms(spark, cfg, truth, log: bool):
             trained = MlflowClient().get_run(run_id).data.params.get("as_of")
             as_of = date.fromisoformat(trained) if trained and date.fromisoformat(trained) in snaps else as_of
     df = run.read_features(spark, cfg, as_of).join(truth, "member_id", "left").cache()
-    print(f"
-KMeans vs Gaussian mixture on gold.member_features as_of {as_of} ({df.count():,} members), "
+    print(f"\nKMeans vs Gaussian mixture on gold.member_features as_of {as_of} ({df.count():,} members), "
           f"k in {s.k_min}..{s.k_max} by silhouette")
     out = {}
     for algorithm in ("kmeans", "gmm"):
