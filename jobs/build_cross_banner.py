@@ -35,7 +35,9 @@ def main(argv=None) -> int:
                          a["target_banner"], a["kind"], a["segment_name"], a["members"], a["adopters"],
                          a["adoption_rate"], a["adoption_rate_se"], a["shrunk_rate"])
         for t in r.targets_without_starters:
-            cli.log.warning("no member started at %s in the adoption window: its expected values are 0", t)
+            cli.log.warning("no member started at %s in the adoption window: %s", t,
+                            "no opportunities for it (its categories come from starters)" if t in r.partners
+                            else "its expected values are 0")
         cli.log.info("gold.cross_banner_opportunities as_of %s: %d rows, %d members; segments as of %s, category "
                      "recommendations as of %s", r.as_of, r.rows, r.members, r.segments_as_of or "none",
                      r.recommendations_as_of or "none (own category mix only)")

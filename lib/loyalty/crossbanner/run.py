@@ -117,6 +117,7 @@ class BuildResult:
     segments_as_of: date | None
     recommendations_as_of: date | None
     targets_without_starters: list[str]
+    partners: tuple[str, ...]
     seconds: float
 
 
@@ -183,4 +184,4 @@ def build(spark: SparkSession, cfg: Config, as_of: date) -> BuildResult:
     members = written.select(MEMBER).distinct().count()
     no_starters = sorted(t for t in (*p.banners, *p.partners) if t not in starters)
     return BuildResult(as_of, w, info.rows, members, by_target, adoption_rows, a_info.rows, hist_seg_as_of, seg_as_of,
-                       recs_as_of, no_starters, time.monotonic() - started)
+                       recs_as_of, no_starters, p.partners, time.monotonic() - started)
