@@ -49,6 +49,7 @@ demo: install
 	$(PY) benchmarks/segments_vs_personas.py --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
+	./spark-submit.sh build_cross_banner --env $(ENV) $(SETARGS)
 	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)
 	./spark-submit.sh build_timing --env $(ENV) $(SETARGS)
 	./spark-submit.sh plan_offers --env $(ENV) $(SETARGS) --week $(PLAN_WEEK)
@@ -70,6 +71,7 @@ models: install
 	./spark-submit.sh score_segments --env $(ENV) $(SETARGS) --all
 	./spark-submit.sh train_recommender --env $(ENV) $(SETARGS)
 	./spark-submit.sh recommend --env $(ENV) $(SETARGS)
+	./spark-submit.sh build_cross_banner --env $(ENV) $(SETARGS)
 
 offers: install
 	./spark-submit.sh train_offer_response --env $(ENV) $(SETARGS)

@@ -79,7 +79,7 @@ def test_bad_lease_settings_name_the_key(cfg):
 
 
 WRITING_JOBS = ["generate_feeds", "ingest_bronze", "build_silver", "build_gold", "train_segments",
-                "score_segments", "train_recommender", "recommend", "maintain_lake"]
+                "score_segments", "train_recommender", "recommend", "build_cross_banner", "maintain_lake"]
 
 
 @pytest.mark.parametrize("job", WRITING_JOBS)
