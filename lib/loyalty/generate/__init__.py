@@ -20,7 +20,8 @@ from pyspark.sql import SparkSession
 from loyalty import fs
 from loyalty.cli import UserError
 from loyalty.conf import Config
-from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, reference, response, retail
+from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, promos, reference, response
+from loyalty.generate import retail
 from loyalty.generate import retail_feeds, writer
 from loyalty.generate.context import Ctx, Params, params_from, window_of
 
@@ -99,7 +100,11 @@ def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: st
     mem = M.build(ctx, ref)
     step("pools, reference data, members")
     assign = offers.assignments(ctx, mem, ref)
-    lines, receipts, valumart = retail.build(ctx, mem, ref, offers.conversions(assign))
+    promo_resp = promos.response(params.seed)
+    calendar = ctx.stage(promos.calendar(ctx, ref), "promo_calendar")
+    competitors = ctx.stage(promos.competitor_prices(ctx, ref), "competitor_prices")
+    lines, receipts, valumart, promo_truth = retail.build(ctx, mem, ref, offers.conversions(assign),
+                                                          promo=(calendar, competitors, promo_resp))
     step("offer assignments, receipts")
     cinema = partners.cinema(ctx, mem, ref)
     bank = partners.bank(ctx, mem, ref)
@@ -120,6 +125,7 @@ def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: st
         sources[out.source] = {"files": out.files, "rows": out.rows, "defects": out.defects}
         log.info("%-20s %3d files %10d rows  defects %s", out.source, len(out.files), out.rows, out.defects or "-")
     _truth(ctx, mem, ref, assign, truth, params, win, sources)
+    _promo_truth(ctx, ref, promo_truth, promo_resp, truth)
     step("truth")
     return {"status": "generated", "params": params.as_dict(),
             "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
@@ -132,6 +138,14 @@ def _single_parquet(ctx: Ctx, df, sort: list, name: str, truth: str) -> None:
     df.repartition(1).sortWithinPartitions(*sort).write.mode("overwrite").parquet(tmp)
     part = [f for f in fs.list_files(spark, tmp) if f.path.endswith(".parquet")]
     writer.move(spark, part[0].path, f"{truth}/{name}.parquet")
+
+
+def _promo_truth(ctx: Ctx, ref, promo_truth, resp, truth: str) -> None:
+    """The planted promotion response: its parameters, and per promotion inside the window the
+    base units, true lift and its parts (cannibalized, added, dip)."""
+    ids = ref.products.select("pid", "product_id", "upc")
+    _single_parquet(ctx, promo_truth.join(ids, "pid").drop("pid"), ["banner", "week", "product_id"], "promotions", truth)
+    writer.write_small(ctx.spark, f"{truth}/promo_response.json", resp.to_json())
 
 
 def _truth(ctx: Ctx, mem, ref, assign, truth: str, params: Params, win, sources: dict) -> None:
