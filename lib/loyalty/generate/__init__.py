@@ -16,11 +16,13 @@ import logging
 import time
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from loyalty import fs
 from loyalty.cli import UserError
 from loyalty.conf import Config
-from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, reference, response, retail
+from loyalty.generate import digital, ledger, members as M, offers, partners, personas, pools, promos, reference, response
+from loyalty.generate import promo_feeds, retail
 from loyalty.generate import retail_feeds, writer
 from loyalty.generate.context import Ctx, Params, params_from, window_of
 
@@ -99,19 +101,26 @@ def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: st
     mem = M.build(ctx, ref)
     step("pools, reference data, members")
     assign = offers.assignments(ctx, mem, ref)
-    lines, receipts, valumart = retail.build(ctx, mem, ref, offers.conversions(assign))
+    promo_resp = promos.response(params.seed)
+    calendar = ctx.stage(promos.calendar(ctx, ref), "promo_calendar")
+    competitors = ctx.stage(promos.competitor_prices(ctx, ref), "competitor_prices")
+    lines, receipts, valumart, promo_truth = retail.build(ctx, mem, ref, offers.conversions(assign),
+                                                          promo=(calendar, competitors, promo_resp))
     step("offer assignments, receipts")
     cinema = partners.cinema(ctx, mem, ref)
     bank = partners.bank(ctx, mem, ref)
     offer_events = offers.events(ctx, assign, receipts)
     points = ledger.build(ctx, mem, receipts, cinema, bank, offer_events)
     step("partners, offer events, ledger")
+    inventory_feed, inventory_truth = promo_feeds.inventory_feed(ctx, ref, lines)
     feeds = [
         M.crm_feed(ctx, mem), M.links_feed(ctx, mem), reference.stores_feed(ctx, ref), reference.products_feed(ctx, ref),
         retail_feeds.freshmart_feed(ctx, lines, ref), retail_feeds.valumart_feed(ctx, receipts, valumart),
         partners.cinema_feed(ctx, cinema), partners.bank_feed(ctx, bank), ledger.feed(ctx, points),
         offers.catalog_feed(ctx, ref), offers.events_feed(ctx, offer_events),
         digital.feed(ctx, digital.events(ctx, mem)),
+        promo_feeds.calendar_feed(ctx, ref, calendar), promo_feeds.competitor_feed(ctx, ref, competitors),
+        inventory_feed, promo_feeds.rewards_feed(ctx),
     ]
     sources = {}
     written = writer.write_all(ctx, feeds, landing)
@@ -120,6 +129,7 @@ def _run(spark: SparkSession, params: Params, landing: str, truth: str, work: st
         sources[out.source] = {"files": out.files, "rows": out.rows, "defects": out.defects}
         log.info("%-20s %3d files %10d rows  defects %s", out.source, len(out.files), out.rows, out.defects or "-")
     _truth(ctx, mem, ref, assign, truth, params, win, sources)
+    _promo_truth(ctx, ref, promo_truth, promo_resp, inventory_truth, competitors, truth)
     step("truth")
     return {"status": "generated", "params": params.as_dict(),
             "window": {"start": win.start.isoformat(), "end": win.end.isoformat()},
@@ -132,6 +142,18 @@ def _single_parquet(ctx: Ctx, df, sort: list, name: str, truth: str) -> None:
     df.repartition(1).sortWithinPartitions(*sort).write.mode("overwrite").parquet(tmp)
     part = [f for f in fs.list_files(spark, tmp) if f.path.endswith(".parquet")]
     writer.move(spark, part[0].path, f"{truth}/{name}.parquet")
+
+
+def _promo_truth(ctx: Ctx, ref, promo_truth, resp, inventory, competitors, truth: str) -> None:
+    """The planted promotion response: its parameters; per promotion inside the window the base
+    units, true lift and its parts (cannibalized, added, dip); every product's expected weekly
+    units per banner without a promotion; inventory and competitor prices, the unreported ones too."""
+    ids = ref.products.select("pid", "product_id", "upc")
+    _single_parquet(ctx, promo_truth.join(ids, "pid").drop("pid"), ["banner", "week", "product_id"], "promotions", truth)
+    _single_parquet(ctx, inventory.join(ids, "pid").drop("pid"), ["store_id", "week_start", "product_id"], "inventory", truth)
+    comp = competitors.withColumn("week_start", promos.week_start_col(ctx.window, F.col("week"))).join(ids, "pid").drop("pid")
+    _single_parquet(ctx, comp, ["competitor", "week", "product_id"], "competitor_prices", truth)
+    writer.write_small(ctx.spark, f"{truth}/promo_response.json", resp.to_json())
 
 
 def _truth(ctx: Ctx, mem, ref, assign, truth: str, params: Params, win, sources: dict) -> None:
@@ -181,6 +203,12 @@ def _truth(ctx: Ctx, mem, ref, assign, truth: str, params: Params, win, sources:
             "offer_issues.parquet": "every issued (member, offer): is_holdout (per-offer control), converted (planted), "
                                     "can_convert, and the true probabilities it was drawn with",
             "offer_response.json": "parameters of the response function (loyalty.generate.response.true_response)",
+            "promotions.parquet": "every promotion inside the window: base_units (expected weekly units without it), "
+                                  "gap, lift, incremental_units and their parts (switched from siblings, added, dip "
+                                  "the week after); weeks start on Monday (week_start)",
+            "promo_response.json": "per category parameters of the promotion response (loyalty.generate.promos.Response)",
+            "inventory.parquet": "on-hand units per store, week and product, reported or not, and the file it came in",
+            "competitor_prices.parquet": "competitors' weekly shelf prices, reported or not (the feed's gaps)",
         },
         "sources": {s: {"rows": v["rows"], "files": v["files"]} for s, v in sources.items()},
     }))

@@ -14,7 +14,7 @@ from loyalty.generate.pools import Pools, literal_array
 from loyalty.generate.rand import Rng
 
 BANNERS = ("FRESHMART", "VALUMART")          # the feeds are per banner: both are required
-GENERATOR_VERSION = 2         # 2: heterogeneous offer response, offer economics, future offers, global holdout
+GENERATOR_VERSION = 3         # 2: heterogeneous offer response, offer economics, future offers, global holdout; 3: promotions, competitor prices, inventory, rewards
 
 
 @dataclass(frozen=True)

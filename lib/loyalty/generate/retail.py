@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from loyalty.generate import ids
 from loyalty.generate import personas as PS
+from loyalty.generate import promos
 from loyalty.generate.context import BANNERS, Ctx, Window
 from loyalty.generate.members import TENDERS, with_persona
 from loyalty.generate.rand import Rng, at, choose
@@ -153,10 +154,17 @@ def valumart_items(lines: DataFrame, ref: Reference) -> DataFrame:
             .agg(F.concat_ws(",", F.transform(ordered, lambda x: x["j"])).alias("items_json")))
 
 
-def build(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame):
+def build(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame, promo=None):
     """Stage the receipt lines, the receipts (one row per receipt, with totals, UTC time and
-    points earned: 10 points per dollar of the net total) and ValuMart's nested receipts."""
+    points earned: 10 points per dollar of the net total), ValuMart's nested receipts and the
+    promotions' truth (None without ``promo``). ``promo`` (calendar, competitor prices, response; see promos.py) reshapes the lines by the
+    planted promotion response before anything is derived from them."""
     lines_df = ctx.stage(lines(ctx, trips(ctx, members, ref, conversions), ref), "retail_lines")
+    promo_truth = None
+    if promo is not None:
+        cal, comp, resp = promo
+        applied = promos.apply(ctx, lines_df, ref, cal, comp, resp)
+        lines_df, promo_truth = ctx.stage(applied.lines, "retail_lines_promo"), applied.truth
     nested = ctx.stage(valumart_items(lines_df, ref), "valumart_receipts")
     local = F.col("local_sec")
     utc = F.unix_seconds(F.to_utc_timestamp(F.timestamp_seconds(local), F.col("timezone")))
@@ -167,4 +175,4 @@ def build(ctx: Ctx, members: DataFrame, ref: Reference, conversions: DataFrame):
                 .withColumns(receipt_cols(ctx, ref))
                 .withColumn("utc_sec", utc)
                 .withColumn("points", F.floor(F.col("total_cents") / 10).cast("long")))
-    return lines_df, ctx.stage(receipts, "retail_receipts"), nested
+    return lines_df, ctx.stage(receipts, "retail_receipts"), nested, promo_truth

@@ -8,6 +8,7 @@ from loyalty.silver.spec import Ctx, Entity, Output
 from loyalty.transforms.silver import engagement as E
 from loyalty.transforms.silver import members as M
 from loyalty.transforms.silver import partners as PT
+from loyalty.transforms.silver import promotions as PR
 from loyalty.transforms.silver import reference as R
 from loyalty.transforms.silver import retail as RT
 
@@ -54,4 +55,12 @@ def entities() -> list[Entity]:
                lambda ctx, b: E.conform_offer_events(b), refs=(MEMBERS, "silver.offers")),
         Entity("digital_events", Output("silver.digital_events", ("event_id",)),
                lambda ctx, b: E.conform_digital_events(b, ctx.ref(MEMBERS), _tz(ctx)), refs=(MEMBERS,)),
+        # retail planning: promotions, competitor prices, inventory (products by UPC), rewards
+        Entity("promo_calendar", Output("silver.promotions", ("banner", "week_start", "product_id")),
+               lambda ctx, b: PR.conform_promotions(b, ctx.ref(PRODUCTS)), refs=(PRODUCTS,)),
+        Entity("competitor_prices", Output("silver.competitor_prices", ("competitor", "week_start", "product_id")),
+               lambda ctx, b: PR.conform_competitor_prices(b, ctx.ref(PRODUCTS)), refs=(PRODUCTS,)),
+        Entity("store_inventory", Output("silver.store_inventory", ("store_id", "week_start", "product_id")),
+               lambda ctx, b: PR.conform_store_inventory(b, ctx.ref(PRODUCTS)), refs=(STORES, PRODUCTS)),
+        Entity("rewards_catalog", Output("silver.rewards_catalog", ("reward_id",)), lambda ctx, b: PR.conform_rewards(b)),
     ]
