@@ -13,9 +13,11 @@ from pyspark.sql import functions as F
 from jobs import build_silver, generate_feeds, ingest_bronze
 from loyalty import conf, lake
 from loyalty.bronze.sources import load_sources
+from loyalty.silver.entities import entities
 
 SILVER = ["stores", "products", "members", "member_links", "transactions", "transaction_lines",
-          "partner_transactions", "points_ledger", "offers", "offer_events", "digital_events"]
+          "partner_transactions", "points_ledger", "offers", "offer_events", "digital_events",
+          "promotions", "competitor_prices", "store_inventory", "rewards_catalog"]
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +74,13 @@ def test_silver_tables_exist_and_conservation_holds_per_source(spark, pipeline):
     state = lake.read(spark, cfg, "ops.silver_batches").groupBy("source").agg(
         F.sum("rows_in").alias("rows_in"), F.sum("rows_kept").alias("kept"), F.sum("quarantined").alias("q"),
         F.sum(F.col("duplicates") - F.col("replaced_existing")).alias("dups")).collect()
-    assert len(state) == 12
+    sources = {e.source for e in entities()}                  # every bronze source silver builds (16)
+    assert {r["source"] for r in state} == sources and len(sources) == 16
     for r in state:
         bronze = lake.read(spark, cfg, f"bronze.{r['source']}").count()
         assert r["rows_in"] == bronze == r["kept"] + r["q"] + r["dups"], r["source"]
     conservation = lake.read(spark, cfg, "ops.dq_results").where("rule = 'conservation'")
-    assert conservation.count() == 12 and conservation.where("status != 'pass'").count() == 0
+    assert conservation.count() == len(sources) and conservation.where("status != 'pass'").count() == 0
 
 
 def test_dq_results_catch_each_planted_defect_kind(spark, pipeline):
